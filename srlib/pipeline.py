@@ -1,0 +1,197 @@
+"""Cached, resumable stages with manifests (design.md, "Stages").
+
+``stage(name, params, fn, profile=...)`` runs ``fn(ctx)`` in ``results/<profile>/artifacts/<name>/``
+unless a complete manifest with the same key is already there. The key hashes the stage name, its
+params and the source code of the module that defines ``fn`` (plus any ``code=`` modules), so editing
+the stage's code or changing a parameter recomputes it.
+
+- The manifest (key, params, outputs, git commit, package versions, device, seed, start/end, wall time)
+  is written atomically and *last*: a folder without one is an unfinished stage.
+- An unfinished stage with the same key keeps its folder, so ``fn`` can resume from its checkpoint
+  (``ctx.dir``); one with a different key is cleared first.
+- ``SRLIB_FORCE=name[,name...]`` (or ``all``) recomputes the named stages.
+- Stages hand each other :class:`StageResult` handles; never guess another stage's paths.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable, Mapping
+
+from . import config, io
+
+MANIFEST = "manifest.json"
+KEYFILE = ".stage_key"
+_VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-image", "lpips",
+                       "bicubic-pytorch", "pandas", "thop", "ai-edge-litert", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage function receives."""
+    name: str
+    key: str
+    dir: Path
+    params: Mapping[str, Any]
+    profile: str
+    seed: int | None
+
+    def path(self, *parts: str) -> Path:
+        return self.dir.joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Handle to a finished stage: its folder, manifest and the outputs ``fn`` returned."""
+    name: str
+    key: str
+    dir: Path
+    manifest: Mapping[str, Any]
+    skipped: bool
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+    def path(self, *parts: str) -> Path:
+        p = self.dir.joinpath(*parts)
+        if not p.exists():
+            raise FileNotFoundError(f"stage {self.name!r} has no output {'/'.join(parts)!r} in {self.dir}")
+        return p
+
+    def __getitem__(self, k: str) -> Any:
+        return self.outputs[k]
+
+
+def code_version(*objs: Any) -> str:
+    """sha256 over the source of the modules that define ``objs`` (functions, classes or modules)."""
+    h = hashlib.sha256()
+    seen: set[str] = set()
+    for o in objs:
+        mod = o if isinstance(o, ModuleType) else inspect.getmodule(o)
+        if mod is None or mod.__name__ in seen:
+            continue
+        seen.add(mod.__name__)
+        try:
+            src = inspect.getsource(mod)
+        except (OSError, TypeError):  # e.g. defined in a notebook cell: fall back to the function
+            src = inspect.getsource(o) if not isinstance(o, ModuleType) else mod.__name__
+        h.update(mod.__name__.encode())
+        h.update(src.encode())
+    return h.hexdigest()[:16]
+
+
+def stage_key(name: str, params: Mapping[str, Any], code: str) -> str:
+    blob = json.dumps({"name": name, "params": params, "code": code}, sort_keys=True,
+                      default=io._json_default)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def forced(name: str) -> bool:
+    spec = os.environ.get("SRLIB_FORCE", "")
+    names = {s.strip() for s in spec.split(",") if s.strip()}
+    return "all" in names or name in names
+
+
+def stage_dir(profile: str, name: str) -> Path:
+    return config.results_dir(profile) / "artifacts" / name
+
+
+def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Mapping[str, Any] | None], *,
+          profile: str, seed: int | None = None, code: Iterable[Any] = (),
+          log: Callable[[str], None] = print) -> StageResult:
+    """Run ``fn`` as a cached stage (see module docstring) and return its handle."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"bad stage name {name!r}: use a plain folder name")
+    params = json.loads(json.dumps(dict(params), sort_keys=True, default=io._json_default))
+    key = stage_key(name, params, code_version(fn, *code))
+    d = stage_dir(profile, name)
+    mpath = d / MANIFEST
+    if mpath.is_file() and not forced(name):
+        manifest = io.read_json(mpath)
+        if manifest.get("key") == key and manifest.get("complete"):
+            log(f"[stage] {name}: skipped, complete (key {key}, {manifest.get('wall_s', 0):.1f}s "
+                f"when it ran) -> {d}")
+            return StageResult(name, key, d, manifest, True, manifest.get("outputs", {}))
+    _prepare(d, key, name, log)
+    ctx = StageContext(name=name, key=key, dir=d, params=params, profile=profile, seed=seed)
+    start = time.time()
+    outputs = fn(ctx) or {}
+    end = time.time()
+    manifest = {
+        "name": name, "key": key, "complete": True, "params": params, "profile": profile,
+        "seed": seed, "outputs": outputs, "start": _iso(start), "end": _iso(end),
+        "wall_s": round(end - start, 3), **environment(),
+    }
+    io.write_json(mpath, manifest)  # last, atomically: its presence means "complete"
+    log(f"[stage] {name}: done in {end - start:.1f}s -> {d}")
+    return StageResult(name, key, d, manifest, False, outputs)
+
+
+def _prepare(d: Path, key: str, name: str, log: Callable[[str], None]) -> None:
+    keyfile = d / KEYFILE
+    if d.exists():
+        old = keyfile.read_text().strip() if keyfile.is_file() else None
+        if forced(name) or old != key or (d / MANIFEST).exists():
+            reason = "forced" if forced(name) else "stale (params or code changed)"
+            log(f"[stage] {name}: {reason}, clearing {d}")
+            shutil.rmtree(d)
+        else:
+            log(f"[stage] {name}: resuming unfinished run (key {key}) in {d}")
+    if not d.exists():
+        log(f"[stage] {name}: running (key {key}) -> {d}")
+    d.mkdir(parents=True, exist_ok=True)
+    io.write_text(keyfile, key + "\n")
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.root(), capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=config.root(), capture_output=True, text=True, timeout=5).stdout
+        return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for p in _VERSIONED_PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_description() -> str:
+    desc = f"{platform.machine()} {platform.processor() or ''} ({os.cpu_count()} CPUs)".replace("  ", " ")
+    try:
+        import torch
+        if torch.cuda.is_available():
+            desc += f"; cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    except Exception:
+        pass
+    return desc
+
+
+def environment() -> dict[str, Any]:
+    return {"git_commit": git_commit(), "packages": package_versions(), "device": device_description(),
+            "host": platform.node()}
