@@ -16,7 +16,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 # Modules whose import registers models. Listed explicitly (no directory scanning) so a newcomer sees
 # where every name comes from.
 _MODEL_MODULES = (
-    "srlib.models.esrgan", "srlib.models.srgan", "srlib.models.enhancenet", "srlib.models.feqe",
+    "srlib.models.bicubic", "srlib.models.esrgan", "srlib.models.srgan", "srlib.models.enhancenet", "srlib.models.feqe",
     "srlib.models.imdn", "srlib.models.rfdn", "srlib.models.carn", "srlib.models.fmen",
     "srlib.models.rcan", "srlib.models.discriminators",
     "srlib.tpsr.cell", "srlib.mfagan.mfanet",

@@ -1,0 +1,139 @@
+"""Our tidy results beside the papers' printed numbers, claim verdicts, and a one-page HTML report.
+
+``compare(ours, paper, table)`` gives one row per printed number of that table with
+``paper_value | ours | difference`` and the convention of each; "ours" is the mean over seeds (with
+the std and the seed count) and stays empty until an experiment has measured it. At the mini/smoke
+profiles our test split is not the paper's dataset: ``dataset_map`` says which of our sets stands in
+for which of theirs, and the ``our_dataset`` column shows it, so no number pretends to be on Set5.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import config, io, reference, results
+
+COMPARE_COLUMNS = ["paper", "table", "model", "dataset", "metric", "unit", "paper_value", "ours",
+                   "ours_std", "n_seeds", "difference", "difference_pct", "our_dataset", "profile",
+                   "convention", "our_note", "paper_note"]
+
+
+def summarize(ours: pd.DataFrame) -> pd.DataFrame:
+    """Mean/std/count over seeds of each (model, dataset, metric); missing values keep their note."""
+    if ours.empty:
+        return pd.DataFrame(columns=["model", "dataset", "metric", "ours", "ours_std", "n_seeds",
+                                     "our_unit", "our_note", "profile"])
+    g = ours.groupby(["model", "dataset", "metric"], dropna=False, sort=False)
+    out = g.agg(ours=("value", "mean"), ours_std=("value", "std"), n_seeds=("value", "count"),
+                our_unit=("unit", "first"), profile=("profile", "first"),
+                our_note=("note", lambda s: "; ".join(sorted({x for x in s if isinstance(x, str) and x}))))
+    return out.reset_index()
+
+
+def compare(ours: pd.DataFrame, paper: str, table: str | Sequence[str] | None = None,
+            dataset_map: Mapping[str, str] | None = None,
+            scale: Mapping[str, float] | None = None,
+            metric_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Join our rows with ``reference.load(paper, table)`` on (model, dataset, metric).
+
+    ``dataset_map``: {our dataset: paper dataset} (e.g. {"skimage_test": "Set5"} at mini).
+    ``scale``: {metric: factor} turning our unit into the paper's (e.g. params 1e-6 for "M").
+    ``metric_map``: {our metric: paper metric}, e.g. {"lpips_vgg": "lpips"} for TPSR, whose LPIPS is
+    the VGG variant; the map is the convention and belongs in the notebook's text.
+    """
+    ref = reference.load(paper)
+    if table is not None:
+        tables = [table] if isinstance(table, str) else list(table)
+        ref = ref[ref["table"].isin(tables)]
+    ours = ours.copy()
+    if metric_map:
+        ours["metric"] = ours["metric"].map(lambda m: metric_map.get(m, m))
+    ours["our_dataset"] = ours["dataset"].fillna("")
+    dataset_map = dict(dataset_map or {})
+    ours["dataset"] = ours["our_dataset"].map(lambda d: dataset_map.get(d, d))
+    summ = summarize(ours.drop(columns=["our_dataset"]))
+    ds = ours.drop_duplicates(["model", "dataset", "metric"])[["model", "dataset", "metric", "our_dataset"]]
+    summ = summ.merge(ds, on=["model", "dataset", "metric"], how="left")
+    for m, f in (scale or {}).items():
+        sel = summ["metric"] == m
+        summ.loc[sel, ["ours", "ours_std"]] = summ.loc[sel, ["ours", "ours_std"]] * f
+    ref = ref.assign(dataset=ref["dataset"].fillna(""))
+    summ = summ.assign(dataset=summ["dataset"].fillna(""))
+    df = ref.rename(columns={"value": "paper_value", "note": "paper_note"}).merge(
+        summ, on=["model", "dataset", "metric"], how="left")
+    df["difference"] = df["ours"] - df["paper_value"]
+    df["difference_pct"] = 100 * df["difference"] / df["paper_value"].abs()
+    df["n_seeds"] = df["n_seeds"].fillna(0).astype(int)
+    for c in ("our_note", "our_dataset", "profile"):
+        df[c] = df[c].fillna("")
+    return df[COMPARE_COLUMNS].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Claims
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    paper: str
+    claim: str
+    verdict: str          # holds | does not hold | inconclusive at this scale | not measured
+    evidence: str
+
+
+def verdict(a: Iterable[float], b: Iterable[float], higher_is_better: bool = True) -> tuple[str, str]:
+    """Does A beat B? Paired over seeds: 'holds' if A is better on every seed, 'does not hold' if
+    worse on every seed, else 'inconclusive at this scale'. One seed is always inconclusive."""
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    if a.size == 0 or b.size == 0 or np.isnan(a).any() or np.isnan(b).any():
+        return "not measured", "no values"
+    if a.shape != b.shape:
+        raise ValueError(f"paired verdict needs as many A as B values ({a.size} vs {b.size})")
+    d = (a - b) if higher_is_better else (b - a)
+    ev = f"mean A {a.mean():.4g} vs B {b.mean():.4g} over {a.size} seed(s); A better on {int((d > 0).sum())}"
+    if a.size < 2:
+        return "inconclusive at this scale", ev + " (one seed)"
+    if (d > 0).all():
+        return "holds", ev
+    if (d < 0).all():
+        return "does not hold", ev
+    return "inconclusive at this scale", ev
+
+
+def claims_frame(claims: Iterable[Claim]) -> pd.DataFrame:
+    return pd.DataFrame([c.__dict__ for c in claims], columns=["paper", "claim", "verdict", "evidence"])
+
+
+def write_claims(name: str, claims: Iterable[Claim], profile: str) -> Path:
+    path = config.results_dir(profile) / "tables" / f"claims_{name}.csv"
+    with io.atomic_write(path, "w") as f:
+        claims_frame(claims).to_csv(f, index=False)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# HTML report
+# ------------------------------------------------------------------------------------------------
+def build_html(profile: str) -> Path:
+    """``results/<profile>/report.html``: every table and figure of the profile on one page."""
+    root = config.results_dir(profile)
+    parts = [f"<html><head><meta charset='utf-8'><title>srlib report: {html.escape(profile)}</title>"
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
+             f"<h1>srlib results — profile {html.escape(profile)}</h1>"]
+    for csv in sorted((root / "tables").glob("*.csv")):
+        df = pd.read_csv(csv, keep_default_na=False)
+        parts.append(f"<h2>{html.escape(csv.stem)}</h2>" + df.to_html(index=False, na_rep=""))
+    for png in sorted((root / "figures").glob("*.png")):
+        parts.append(f"<h2>{html.escape(png.stem)}</h2><img src='figures/{html.escape(png.name)}' width=700>")
+    parts.append("</body></html>")
+    return io.write_text(root / "report.html", "\n".join(parts))
+
+
+def ours_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
+    """Tidy rows (srlib.results.row dicts) -> DataFrame, validated."""
+    return results.frame(rows)

@@ -1,0 +1,62 @@
+"""report: paper | ours | difference joins, claim verdicts."""
+import math
+
+import pandas as pd
+import pytest
+
+from srlib import report, results
+
+
+def _rows(values, model="esrgan", dataset="skimage_test", metric="psnr"):
+    return [results.row(paper="mfagan", table="table1", model=model, dataset=dataset, metric=metric,
+                        value=v, unit="dB", profile="mini", seed=i) for i, v in enumerate(values)]
+
+
+def test_compare_joins_means_and_differences_with_dataset_map():
+    ours = results.frame(_rows([30.0, 31.0]))
+    df = report.compare(ours, "mfagan", "table1", dataset_map={"skimage_test": "Set5"})
+    r = df[(df.model == "esrgan") & (df.metric == "psnr")].iloc[0]
+    assert r.paper_value == 30.45 and r.ours == 30.5 and r.n_seeds == 2
+    assert r.difference == pytest.approx(0.05) and r.difference_pct == pytest.approx(100 * 0.05 / 30.45)
+    assert r.our_dataset == "skimage_test" and r.dataset == "Set5"
+    # every printed number of the table is there, unmeasured ones empty
+    other = df[(df.model == "mfagan_l_g64_d48") & (df.metric == "psnr")].iloc[0]
+    assert other.paper_value == 30.32 and math.isnan(other.ours) and other.n_seeds == 0
+    assert len(df) == 30
+
+
+def test_compare_without_map_does_not_pretend_mini_is_set5():
+    df = report.compare(results.frame(_rows([30.0])), "mfagan", "table1")
+    assert df["ours"].isna().all()
+
+
+def test_missing_value_keeps_reason():
+    rows = [results.row(paper="mfagan", table="table1", model="esrgan", dataset="skimage_test",
+                        metric="lpips", value=None, profile="mini", note="LPIPS unavailable: no weights")]
+    df = report.compare(results.frame(rows), "mfagan", "table1", dataset_map={"skimage_test": "Set5"})
+    r = df[(df.model == "esrgan") & (df.metric == "lpips")].iloc[0]
+    assert math.isnan(r.ours) and "no weights" in r.our_note
+    with pytest.raises(ValueError, match="needs a note"):
+        results.row(paper="p", table="t", model="m", metric="x", value=None, profile="mini")
+
+
+def test_verdicts():
+    assert report.verdict([2, 3, 4], [1, 2, 3])[0] == "holds"
+    assert report.verdict([0.1, 0.1], [0.2, 0.3], higher_is_better=False)[0] == "holds"
+    assert report.verdict([1, 2], [2, 3])[0] == "does not hold"
+    assert report.verdict([1, 3], [2, 2])[0] == "inconclusive at this scale"
+    assert report.verdict([5], [1])[0] == "inconclusive at this scale"
+    assert report.verdict([], [1])[0] == "not measured"
+
+
+def test_tables_roundtrip_and_html(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path))
+    results.write_table("t", _rows([1.0, 2.0]), "mini")
+    back = results.read_table("t", "mini")
+    assert list(back.columns) == list(results.COLUMNS) and back.value.tolist() == [1.0, 2.0]
+    p = report.build_html("mini")
+    assert "<h2>t</h2>" in p.read_text()
+    with pytest.raises(FileNotFoundError, match="run the notebook"):
+        results.read_table("nope", "mini")
+    with pytest.raises(ValueError, match="unknown columns"):
+        results.frame([{"paper": "p", "table": "t", "model": "m", "metric": "x", "profile": "mini", "bogus": 1}])
