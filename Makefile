@@ -1,0 +1,77 @@
+# srlib — make test | make reproduce | make lab
+# The environment (.venv) is built from pyproject.toml, the one list of dependencies, in ONE pip call
+# so pip sees every constraint (litert-torch's typing-extensions pin vs Jupyter; notes/environment.md).
+
+SHELL         := /bin/bash
+PYTHON        ?= python3
+VENV          ?= .venv
+PY            := $(VENV)/bin/python
+STAMP         := $(VENV)/.srlib-installed
+KERNEL        := srlib
+SRLIB_PROFILE ?= mini
+export SRLIB_PROFILE
+export PYTHONHASHSEED := 0
+export CUBLAS_WORKSPACE_CONFIG := :4096:8
+export MPLBACKEND := Agg
+
+# Notebooks in the order `make reproduce` runs them (training -> search -> latency).
+NOTEBOOKS := 00_data_and_metrics 01_complexity
+RESULTS   := results/$(SRLIB_PROFILE)
+
+.PHONY: all venv kernel test unit nbval reproduce lab notebooks check-profile clean-results help
+all: help
+
+help:
+	@echo "make test        build .venv if needed; unit tests, then every notebook under nbval (smoke)"
+	@echo "make reproduce   run the notebooks in order at SRLIB_PROFILE (default mini) -> results/<profile>/"
+	@echo "make lab         JupyterLab on notebooks/ with the srlib kernel"
+
+# ---- environment ------------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+kernel: $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
+$(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json: $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "srlib (.venv)" >/dev/null
+
+# ---- tests --------------------------------------------------------------------------------------
+# pytest exits 5 when it collects no test; that is reported, not treated as a crash.
+test: unit nbval
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -q -p no:cacheprovider || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
+
+nbval: $(STAMP) kernel
+	SRLIB_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with .ci/nbval_sanitize.cfg \
+		-p no:cacheprovider -q notebooks/ || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no notebooks collected"; [ $$rc -eq 5 ]; }
+
+# ---- reproduce ----------------------------------------------------------------------------------
+check-profile:
+	@test -f srlib/profiles/$(SRLIB_PROFILE).yaml || { echo "error: unknown profile '$(SRLIB_PROFILE)'; valid profiles: $$(ls srlib/profiles | sed 's/\.yaml//' | tr '\n' ' ')" >&2; exit 2; }
+
+reproduce: check-profile $(STAMP) kernel
+	@$(PY) -m srlib.config check $(SRLIB_PROFILE)
+	@mkdir -p $(RESULTS)/notebooks
+	@set -e; for nb in $(NOTEBOOKS); do \
+		echo "=== [$(SRLIB_PROFILE)] $$nb"; \
+		$(PY) -m papermill -k $(KERNEL) --cwd notebooks -p profile $(SRLIB_PROFILE) --progress-bar \
+			notebooks/$$nb.ipynb $(RESULTS)/notebooks/$$nb.ipynb \
+		|| { echo "FAILED: $$nb — the executed notebook with the error is $(RESULTS)/notebooks/$$nb.ipynb" >&2; exit 1; }; \
+	done
+	@$(PY) -c "from srlib import report; print('report:', report.build_html('$(SRLIB_PROFILE)'))"
+
+lab: $(STAMP) kernel
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+# Regenerate notebooks/*.ipynb from their jupytext sources notebooks/*.py (py:percent).
+notebooks: $(STAMP)
+	$(VENV)/bin/jupytext --to ipynb --update-metadata '{"kernelspec":{"name":"$(KERNEL)","display_name":"srlib (.venv)","language":"python"}}' notebooks/*.py
+
+clean-results:
+	rm -rf $(RESULTS)
