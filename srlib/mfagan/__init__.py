@@ -1,0 +1,1 @@
+"""MFAGAN (Cheng, Zhao, Ye, Gu): the MFANet generator and its compression pipeline."""
