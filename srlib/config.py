@@ -83,6 +83,82 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LatencyConfig:
+    """Desktop-CPU proxy timings and the lookup table (srlib/latency). Never called mobile latency."""
+    lr_hw: tuple[int, ...] = (128, 128)      # MFAGAN Table 3: a 128x128 LR input
+    lut_lr_hw: tuple[int, ...] = (128, 128)  # input size the lookup table is built and validated at
+    runtime: str = "litert_xnnpack"          # the runtime the LUT and the search target
+    threads: int = 1
+    warmup: int = 5
+    repeats: int = 20
+
+    def validate(self, where: str) -> None:
+        _choice(f"{where}.runtime", self.runtime, ("litert_xnnpack", "litert_builtin", "onnxruntime"))
+        for k in ("lr_hw", "lut_lr_hw"):
+            v = getattr(self, k)
+            if len(v) != 2 or min(v) < 1:
+                raise ConfigError(f"{where}.{k} must be [height, width], got {list(v)}")
+        _positive(f"{where}.threads", self.threads)
+        _positive(f"{where}.repeats", self.repeats)
+        if self.warmup < 0:
+            raise ConfigError(f"{where}.warmup must be >= 0")
+
+
+@dataclass(frozen=True)
+class MFAGANConfig:
+    """MFAGAN (Cheng et al.) Sec. 4.1 settings; `paper` holds the paper's, mini/smoke shrink them.
+
+    Widths: Table 1 (G64/D48 MFAGAN.L, G48/D32 distilled, SubGenerators from {48, 32, 24}).
+    Iterations the paper leaves open are marked "assumption" in paper.yaml.
+    """
+    teacher_g: int = 64
+    student_g: int = 48
+    teacher_d: int = 48
+    student_d: int = 32
+    width_choices: tuple[int, ...] = (48, 32, 24)
+    esrgan_feat: int = 64          # ESRGAN baseline generator (23 RRDB, 64 ch at paper)
+    esrgan_blocks: int = 23
+    esrgan_d_feat: int = 64
+    srgan_blocks: int = 16
+    enhancenet_blocks: int = 10
+    pretrain_iters: int = 500_000  # L1 pre-training, lr 2e-4
+    gan_iters: int = 15_000        # Eq. (1) training, lr 1e-4 halved at gan_milestones
+    gan_milestones: tuple[int, ...] = (5_000, 10_000)
+    supernet_iters: int = 800_000
+    supernet_milestones: tuple[int, ...] = (200_000, 400_000, 600_000)
+    finetune_iters: int = 10_000
+    lr_pretrain: float = 2e-4
+    lr_gan: float = 1e-4
+    lambda_recon: float = 1.0      # lambda1
+    lambda_distill_g: float = 0.05  # lambda2
+    lambda_distill_d: float = 0.05  # lambda3
+    lambda_percep: float = 1.0     # lambda4
+    lambda_adv: float = 10.0       # lambda5
+    supernet_random_samples: int = 2  # sandwich rule: largest + smallest + this many random
+    search_population: int = 100
+    search_generations: int = 50
+    search_parent_ratio: float = 0.25
+    search_mutate_prob: float = 0.1
+    search_latency_ratio: float = 0.6  # latency budget = ratio x the largest SubGenerator's LUT latency
+    val_every: int = 1_000         # validation PSNR logging (Fig. 6)
+    fig6_iters: int = 15_000
+    fig6_seeds: tuple[int, ...] = (0, 1, 2)
+
+    def validate(self, where: str) -> None:
+        for k in ("teacher_g", "student_g", "teacher_d", "student_d", "pretrain_iters", "gan_iters",
+                  "supernet_iters", "finetune_iters", "val_every", "fig6_iters", "search_population",
+                  "search_generations"):
+            _positive(f"{where}.{k}", getattr(self, k))
+        if not self.width_choices or max(self.width_choices) > self.student_g:
+            raise ConfigError(f"{where}.width_choices {list(self.width_choices)} must be non-empty and "
+                              f"at most student_g={self.student_g} (SubGenerators slice the SuperGenerator)")
+        if not 0 < self.search_latency_ratio <= 1:
+            raise ConfigError(f"{where}.search_latency_ratio must be in (0, 1]")
+        if len(self.fig6_seeds) < 1:
+            raise ConfigError(f"{where}.fig6_seeds must list at least one seed")
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
@@ -92,6 +168,8 @@ class Profile:
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    mfagan: MFAGANConfig = field(default_factory=MFAGANConfig)
 
     def validate(self) -> None:
         _choice("device", self.device, ("cpu", "cuda", "auto"))

@@ -71,3 +71,21 @@ def test_overrides_are_validated():
 def test_results_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path))
     assert config.load("smoke").results_dir == tmp_path / "smoke"
+
+
+def test_paper_profile_mfagan_is_the_papers():
+    m = config.load("paper").mfagan
+    # MFAGAN Sec. 4.1 and Table 1
+    assert (m.teacher_g, m.student_g, m.teacher_d, m.student_d) == (64, 48, 48, 32)
+    assert m.width_choices == (48, 32, 24)
+    assert (m.lambda_recon, m.lambda_distill_g, m.lambda_distill_d, m.lambda_percep, m.lambda_adv) == (1, 0.05, 0.05, 1, 10)
+    assert (m.lr_pretrain, m.lr_gan, m.pretrain_iters, m.finetune_iters) == (2e-4, 1e-4, 500_000, 10_000)
+    assert m.gan_milestones == (5_000, 10_000) and m.supernet_milestones == (200_000, 400_000, 600_000)
+    assert (m.esrgan_feat, m.esrgan_blocks) == (64, 23)
+
+
+def test_mfagan_width_choices_must_fit_the_supergenerator(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "PROFILES_DIR", tmp_path)
+    (tmp_path / "w.yaml").write_text("mfagan:\n  student_g: 16\n  width_choices: [24, 16]\n")
+    with pytest.raises(ConfigError, match="width_choices"):
+        config.load("w")
