@@ -1,0 +1,1 @@
+"""Architecture-search building blocks shared by the papers: elastic widths and evolutionary search."""
