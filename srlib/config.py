@@ -119,6 +119,7 @@ class MFAGANConfig:
     esrgan_feat: int = 64          # ESRGAN baseline generator (23 RRDB, 64 ch at paper)
     esrgan_blocks: int = 23
     esrgan_d_feat: int = 64
+    baseline_feat: int = 64        # SRGAN / EnhanceNet width (64 at paper)
     srgan_blocks: int = 16
     enhancenet_blocks: int = 10
     pretrain_iters: int = 500_000  # L1 pre-training, lr 2e-4
@@ -139,10 +140,12 @@ class MFAGANConfig:
     search_generations: int = 50
     search_parent_ratio: float = 0.25
     search_mutate_prob: float = 0.1
-    search_latency_ratio: float = 0.6  # latency budget = ratio x the largest SubGenerator's LUT latency
+    search_constraint: str = "latency"  # latency (LUT) | macs | memory: the search's budget
+    search_latency_ratio: float = 0.6  # budget = ratio x the largest SubGenerator's cost
     val_every: int = 1_000         # validation PSNR logging (Fig. 6)
     fig6_iters: int = 15_000
     fig6_seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1)   # seeds of Tables 1-2 (paired claim verdicts need >= 2)
 
     def validate(self, where: str) -> None:
         for k in ("teacher_g", "student_g", "teacher_d", "student_d", "pretrain_iters", "gan_iters",
@@ -152,10 +155,11 @@ class MFAGANConfig:
         if not self.width_choices or max(self.width_choices) > self.student_g:
             raise ConfigError(f"{where}.width_choices {list(self.width_choices)} must be non-empty and "
                               f"at most student_g={self.student_g} (SubGenerators slice the SuperGenerator)")
+        _choice(f"{where}.search_constraint", self.search_constraint, ("latency", "macs", "memory"))
         if not 0 < self.search_latency_ratio <= 1:
             raise ConfigError(f"{where}.search_latency_ratio must be in (0, 1]")
-        if len(self.fig6_seeds) < 1:
-            raise ConfigError(f"{where}.fig6_seeds must list at least one seed")
+        if len(self.fig6_seeds) < 1 or len(self.seeds) < 1:
+            raise ConfigError(f"{where}.seeds and {where}.fig6_seeds must list at least one seed")
 
 
 @dataclass(frozen=True)

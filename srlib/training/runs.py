@@ -1,0 +1,104 @@
+"""A training run as a cached stage: models from registry specs, Adam + step-decay, the shared loop,
+final weights saved beside the checkpoint, and loading a finished run's models back.
+
+Model specs are ``{"name": registry name, "kw": {...}}`` so they are plain JSON in the stage key.
+Every paper package builds its stages from :func:`train_stage`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import data, io, pipeline
+from ..metrics.psnr_ssim import psnr, quantize
+from ..models import build
+from . import loop
+
+
+def spec(name: str, **kw: Any) -> dict:
+    return {"name": name, "kw": kw}
+
+
+def build_spec(s: Mapping[str, Any]) -> nn.Module:
+    return build(s["name"], **dict(s.get("kw", {})))
+
+
+def load_model(result: pipeline.StageResult, role: str = "G") -> nn.Module:
+    """The trained ``role`` model of a finished training stage (weights-only load)."""
+    specs = result.manifest["params"]["models"]
+    if role not in specs:
+        raise KeyError(f"stage {result.name!r} trained {sorted(specs)}, not {role!r}")
+    m = build_spec(specs[role])
+    m.load_state_dict(io.torch_load(result.path(f"{role}.pt")))
+    return m.eval()
+
+
+def adam(params, lr: float, betas=(0.5, 0.999), eps: float = 1e-8) -> torch.optim.Adam:
+    """MFAGAN Sec. 4.1: Adam (beta1 0.5, beta2 0.999, eps 1e-8) for every model."""
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
+
+
+def val_psnr(profile, pairs=None) -> Callable[[nn.Module], dict[str, float]]:
+    """A validation hook: mean Y-PSNR (shave = scale) of ``G`` on the profile's validation split."""
+    pairs = data.val_pairs(profile) if pairs is None else pairs
+    tensors = [p.tensors() for p in pairs]
+
+    @torch.no_grad()
+    def fn(G: nn.Module) -> dict[str, float]:
+        was = G.training
+        G.eval()
+        vals = [psnr(quantize(G(lr).cpu()), hr, profile.crop_border) for lr, hr in tensors]
+        G.train(was)
+        return {"val_psnr": float(np.mean(vals))}
+
+    return fn
+
+
+def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Mapping[str, Any],
+                make_step: Callable[[dict[str, nn.Module]], tuple[Callable, dict[str, list]]],
+                lrs: Mapping[str, float], total: int, milestones=(), seed: int = 0,
+                init: Mapping[str, tuple[pipeline.StageResult, str]] | None = None,
+                betas=(0.5, 0.999), code=(), batch_size: int | None = None) -> pipeline.StageResult:
+    """Train ``models`` (role -> spec) for ``total`` steps as the cached stage ``name``.
+
+    ``make_step(models) -> (step_fn, extra)``: the step function, and extra trainable parameters per
+    optimiser role (e.g. distillation projections). ``init``: role -> (finished stage, its role) to start
+    from its weights. Learning rates are halved at ``milestones`` (MultiStepLR, gamma 0.5).
+    """
+    full = {"models": dict(models), "lrs": dict(lrs), "total": total, "milestones": list(milestones),
+            "seed": seed, "betas": list(betas), "batch_size": batch_size or profile.data.batch_size,
+            "data": profile.to_dict()["data"],
+            "init": {r: [res.name, res.key, role] for r, (res, role) in (init or {}).items()},
+            **dict(params)}
+
+    def run(ctx):
+        io.seed_everything(seed, profile.train.deterministic)
+        nets = {r: build_spec(s) for r, s in models.items()}
+        for r, (res, role) in (init or {}).items():
+            nets[r].load_state_dict(io.torch_load(res.path(f"{role}.pt")))
+        step_fn, extra = make_step(nets)
+        opts = {r: adam(list(nets[r].parameters()) + list(extra.get(r, [])), lrs[r], betas) for r in lrs}
+        scheds = {r: torch.optim.lr_scheduler.MultiStepLR(o, list(milestones), gamma=0.5) for r, o in opts.items()}
+        sampler = data.sampler(profile, seed=seed, batch_size=batch_size)
+        extra_modules = {f"extra_{r}": _ParamHolder(ps) for r, ps in extra.items() if ps}
+        res = loop.train(ctx.dir, models={**nets, **extra_modules}, optimizers=opts, schedulers=scheds,
+                         step_fn=lambda s, b, m, o: step_fn(s, b, nets, o), batches=sampler,
+                         total_steps=total, seed=seed, log_every=min(profile.train.log_every, total),
+                         ckpt_every=profile.train.ckpt_every, progress=profile.train.progress,
+                         deterministic=profile.train.deterministic, desc=name)
+        for r, m in nets.items():
+            io.torch_save(m.state_dict(), ctx.path(f"{r}.pt"))
+        return {"weights": {r: f"{r}.pt" for r in nets}, "final": res.metrics, "metrics": loop.METRICS}
+
+    return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code])
+
+
+class _ParamHolder(nn.Module):
+    """Lets the loop checkpoint loose trainable parameters (e.g. distillation projections)."""
+
+    def __init__(self, params):
+        super().__init__()
+        self.params = nn.ParameterList([p if isinstance(p, nn.Parameter) else nn.Parameter(p) for p in params])
