@@ -91,6 +91,11 @@ class LatencyConfig:
     threads: int = 1
     warmup: int = 5
     repeats: int = 20
+    export_lr_hw: tuple[int, ...] = (32, 32)  # export round-trip checks
+    export_models: tuple[str, ...] = ("esrgan", "srgan", "enhancenet", "feqe", "imdn", "rfdn", "carn", "carn_m",
+                                      "fmen", "rcan", "tpsr", "mfanet")
+    table3_esrgan_blocks: int = 23            # the full ESRGAN (smoke times a 1-block one, and says so)
+    validation_set: str = "full"              # held-out networks of the LUT validation: full | small
 
     def validate(self, where: str) -> None:
         _choice(f"{where}.runtime", self.runtime, ("litert_xnnpack", "litert_builtin", "onnxruntime"))
@@ -99,6 +104,8 @@ class LatencyConfig:
             if len(v) != 2 or min(v) < 1:
                 raise ConfigError(f"{where}.{k} must be [height, width], got {list(v)}")
         _positive(f"{where}.threads", self.threads)
+        _choice(f"{where}.validation_set", self.validation_set, ("full", "small"))
+        _positive(f"{where}.table3_esrgan_blocks", self.table3_esrgan_blocks)
         _positive(f"{where}.repeats", self.repeats)
         if self.warmup < 0:
             raise ConfigError(f"{where}.warmup must be >= 0")
