@@ -1,0 +1,19 @@
+"""Latency: export (LiteRT / ONNX), desktop benchmarks, per-kernel lookup tables, the phone path.
+
+Import the modules directly (nothing heavy is imported here):
+
+* :mod:`srlib.latency.export` -- ``export_tflite`` / ``export_onnx``: a generator -> ``.tflite``
+  (litert-torch, NHWC I/O) or ``.onnx`` (opset 18), verified against PyTorch (max abs diff <= 1e-4);
+  ``UnsupportedOpError`` names ops a converter / runtime rejects; ``tflite_ops`` / ``xnnpack_rejected``
+  say which ops XNNPACK leaves to LiteRT's built-in kernels.
+* :mod:`srlib.latency.bench` -- ``bench_tflite`` (XNNPACK on/off, N threads), ``bench_onnx``
+  (CPUExecutionProvider), ``benchmark_stage`` (cached), ``rows`` (tidy rows, "desktop CPU proxy").
+* :mod:`srlib.latency.trace` -- ``trace_kernels``: the fused runtime kernels of a network (LUT keys).
+* :mod:`srlib.latency.lut` -- ``LUT`` (``predict``, ``scorer``), ``build_lut`` / ``lut_stage``,
+  ``validate`` / ``validation_stage`` (nn-Meter's share within +-10 % and RMSPE), after MFAGAN Sec. 3.6,
+  FBNet and once-for-all.
+* :mod:`srlib.latency.phone` -- ``adb_commands``, ``run_on_phone``, ``parse_benchmark_output`` for LiteRT's
+  ``benchmark_model`` on an Android phone (``srlib latency phone ...`` on the command line).
+
+Numbers measured on this machine are a *desktop CPU proxy*, never mobile latency.
+"""

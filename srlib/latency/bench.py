@@ -1,0 +1,230 @@
+"""Time exported generators on a desktop runtime: LiteRT (XNNPACK on / off) and onnxruntime (CPU EP).
+
+Every number here is a **desktop CPU proxy** (shared/notes/latency.md): it is labelled with the runtime
+and its version, the delegate, the thread count, the input size and the machine's CPU model, and is never
+called mobile latency (the phone path is :mod:`srlib.latency.phone`).
+
+* LiteRT: ``ai_edge_litert.interpreter.Interpreter(model_path, num_threads=N)`` applies its default
+  XNNPACK delegate; ``experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``
+  turns it off (every op then runs on LiteRT's built-in kernels). Grouped convolutions are much slower
+  without XNNPACK, so the delegate can flip which model looks faster: always record it.
+* onnxruntime: ``CPUExecutionProvider`` with ``intra_op_num_threads=N`` (inter-op 1, sequential,
+  all graph optimisations).
+
+A run = warm-up invocations, then ``repeats`` timed single invocations (``time.perf_counter``; the input
+is set once, outside the timed region); we report the median and the inter-quartile range in ms.
+:func:`benchmark_stage` wraps export + timing in a cached :func:`srlib.pipeline.stage`, so a re-run reads
+the timings instead of measuring again; :func:`rows` turns results into tidy result rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from srlib import io, pipeline, results
+
+from . import export as ex
+
+__all__ = ["LABEL", "BenchResult", "machine", "time_calls", "bench_tflite", "bench_onnx", "benchmark",
+           "benchmark_stage", "rows", "runtime_version"]
+
+LABEL = "desktop CPU proxy"
+RUNTIMES = ("litert", "onnxruntime")
+
+
+def machine() -> str:
+    """CPU model (from /proc/cpuinfo where there is one) and the logical CPU count."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "Model", "cpu model") and val.strip():
+                    model = val.strip()
+                    break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    return f"{model} ({os.cpu_count()} logical CPUs, {platform.machine()})"
+
+
+def runtime_version(runtime: str) -> str:
+    from importlib import metadata
+
+    dist = {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime"}[runtime]
+    try:
+        return f"{dist} {metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return dist
+
+
+@dataclass
+class BenchResult:
+    """One timed configuration. Times in ms."""
+    runtime: str                   # "litert" | "onnxruntime"
+    runtime_version: str           # e.g. "ai-edge-litert 2.3.0"
+    threads: int
+    delegate: str                  # "xnnpack" | "none (built-in kernels)" | "CPUExecutionProvider"
+    input_hw: tuple[int, int]      # LR height, width
+    input_shape: tuple[int, ...]   # as fed to the runtime (NHWC for LiteRT, NCHW for ONNX)
+    median_ms: float
+    iqr_ms: float
+    q1_ms: float
+    q3_ms: float
+    mean_ms: float
+    min_ms: float
+    repeats: int
+    warmup: int
+    machine: str
+    label: str = LABEL
+    model: str = ""
+    times_ms: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BenchResult":
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["input_hw"] = tuple(kw["input_hw"])
+        kw["input_shape"] = tuple(kw["input_shape"])
+        return cls(**kw)
+
+    def describe(self) -> str:
+        h, w = self.input_hw
+        return (f"{self.runtime_version}, delegate {self.delegate}, {self.threads} thread(s), LR {h}x{w}, "
+                f"median of {self.repeats} runs after {self.warmup} warm-up (IQR {self.iqr_ms:.3f} ms), "
+                f"{self.machine}; {self.label}, not mobile latency")
+
+
+def time_calls(fn: Callable[[], Any], repeats: int, warmup: int) -> np.ndarray:
+    """``warmup`` untimed calls, then ``repeats`` timed ones; ms per call."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    for _ in range(warmup):
+        fn()
+    out = np.empty(repeats)
+    clock = time.perf_counter
+    for i in range(repeats):
+        t = clock()
+        fn()
+        out[i] = clock() - t
+    return out * 1e3
+
+
+def _result(runtime: str, threads: int, delegate: str, hw: tuple[int, int], shape: Sequence[int],
+            t: np.ndarray, repeats: int, warmup: int, model: str) -> BenchResult:
+    q1, med, q3 = (float(v) for v in np.percentile(t, [25, 50, 75]))
+    return BenchResult(runtime, runtime_version(runtime), int(threads), delegate, tuple(int(v) for v in hw),
+                       tuple(int(v) for v in shape), med, q3 - q1, q1, q3, float(t.mean()), float(t.min()),
+                       int(repeats), int(warmup), machine(), LABEL, model, [float(v) for v in t])
+
+
+def bench_tflite(path: str | os.PathLike, *, threads: int = 1, xnnpack: bool = True, repeats: int = 50,
+                 warmup: int = 10, seed: int = 0) -> BenchResult:
+    """Time a ``.tflite`` file on the LiteRT interpreter (XNNPACK on or off)."""
+    it = ex.litert_interpreter(path, threads=threads, xnnpack=xnnpack)
+    inp = it.get_input_details()
+    rng = np.random.default_rng(seed)
+    for d in inp:
+        it.set_tensor(d["index"], rng.random(tuple(d["shape"]), dtype=np.float32))
+    shape = tuple(int(v) for v in inp[0]["shape"])
+    hw = (shape[1], shape[2]) if len(shape) == 4 else (0, 0)
+    t = time_calls(it.invoke, repeats, warmup)
+    return _result("litert", threads, "xnnpack" if xnnpack else "none (built-in kernels)", hw, shape, t, repeats,
+                   warmup, str(path))
+
+
+def bench_onnx(path: str | os.PathLike, *, threads: int = 1, repeats: int = 50, warmup: int = 10,
+               seed: int = 0) -> BenchResult:
+    """Time an ONNX file on onnxruntime's CPUExecutionProvider."""
+    sess = ex.onnx_session(path, threads=threads)
+    rng = np.random.default_rng(seed)
+    feeds = {i.name: rng.random(tuple(i.shape), dtype=np.float32) for i in sess.get_inputs()}
+    shape = tuple(int(v) for v in sess.get_inputs()[0].shape)
+    t = time_calls(lambda: sess.run(None, feeds), repeats, warmup)
+    return _result("onnxruntime", threads, "CPUExecutionProvider", (shape[2], shape[3]), shape, t, repeats, warmup,
+                   str(path))
+
+
+def benchmark(model, lr_hw: int | Sequence[int], *, runtime: str = "litert", threads: int = 1,
+              xnnpack: bool = True, repeats: int = 50, warmup: int = 10, workdir: str | os.PathLike,
+              tol: float = ex.TOL) -> tuple[BenchResult, ex.ExportResult]:
+    """Export ``model`` (verified against PyTorch) into ``workdir`` and time it."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
+    workdir = Path(workdir)
+    if runtime == "litert":
+        exp = ex.export_tflite(model, workdir / "model.tflite", lr_hw, tol=tol)
+        res = bench_tflite(exp.path, threads=threads, xnnpack=xnnpack, repeats=repeats, warmup=warmup)
+    else:
+        exp = ex.export_onnx(model, workdir / "model.onnx", lr_hw, tol=tol)
+        res = bench_onnx(exp.path, threads=threads, repeats=repeats, warmup=warmup)
+    return res, exp
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def stage_name(model_name: str, build_kw: Mapping[str, Any], lr_hw: tuple[int, int], runtime: str, threads: int,
+               xnnpack: bool) -> str:
+    rt = runtime if runtime != "litert" else ("litert-xnnpack" if xnnpack else "litert-builtin")
+    kw = f"_{_digest(dict(build_kw))}" if build_kw else ""
+    return f"latency_{model_name}{kw}_{rt}_t{threads}_{lr_hw[0]}x{lr_hw[1]}"
+
+
+def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, lr_hw: int | Sequence[int] = 64,
+                    runtime: str = "litert", threads: int = 1, xnnpack: bool = True, repeats: int = 50,
+                    warmup: int = 10, profile: str | None = None, *, seed: int = 0,
+                    log: Callable[[str], None] = print) -> pipeline.StageResult:
+    """Cached stage: build ``srlib.models.build(model_name, **build_kw)`` (seeded random weights: latency
+    does not depend on the values), export, verify, time. ``stage["result"]`` is the
+    :class:`BenchResult` as a dict (``BenchResult.from_dict``); files: ``model.tflite`` / ``model.onnx``,
+    ``latency.json``. A second call with the same arguments reads the manifest and measures nothing."""
+    from srlib import config, models
+
+    build_kw = dict(build_kw or {})
+    hw = (lr_hw, lr_hw) if isinstance(lr_hw, int) else (int(lr_hw[0]), int(lr_hw[1]))
+    profile = config.profile_name(profile)
+    params = {"model": model_name, "build_kw": build_kw, "lr_hw": list(hw), "runtime": runtime,
+              "threads": int(threads), "xnnpack": bool(xnnpack) if runtime == "litert" else None,
+              "repeats": int(repeats), "warmup": int(warmup), "seed": seed, "machine": machine(),
+              "runtime_version": runtime_version(runtime)}
+
+    def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
+        import torch
+
+        torch.manual_seed(seed)
+        model = models.build(model_name, **build_kw)
+        res, exp = benchmark(model, hw, runtime=runtime, threads=threads, xnnpack=xnnpack, repeats=repeats,
+                             warmup=warmup, workdir=ctx.dir)
+        res.model = model_name
+        io.write_json(ctx.path("latency.json"), {"result": res.to_dict(), "export": exp.to_dict()})
+        out = {"result": res.to_dict(), "export": {k: v for k, v in exp.to_dict().items() if k != "ops"}}
+        return json.loads(json.dumps(out, default=io._json_default))  # as a re-run reads it back
+
+    return pipeline.stage(stage_name(model_name, build_kw, hw, runtime, threads, xnnpack), params, fn,
+                          profile=profile, seed=seed, code=[ex], log=log)
+
+
+def rows(res: Iterable[BenchResult | Mapping[str, Any]], *, paper: str, table: str, profile: str,
+         model: str | None = None, stage: str = "", dataset: str = "") -> list[dict[str, Any]]:
+    """Tidy rows (metric ``latency``, unit ``ms``, value = median); the note names the runtime, delegate,
+    threads, input size, spread, machine and says "desktop CPU proxy"."""
+    out = []
+    for r in res:
+        r = r if isinstance(r, BenchResult) else BenchResult.from_dict(r)
+        out.append(results.row(paper=paper, table=table, model=model or r.model, dataset=dataset,
+                               metric="latency", value=r.median_ms, unit="ms", profile=profile, stage=stage,
+                               note=r.describe()))
+    return out

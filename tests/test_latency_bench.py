@@ -1,0 +1,71 @@
+"""Desktop benchmarks: sane statistics, labels, the cached stage, tidy rows."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from srlib import results
+from srlib.latency import bench
+from srlib.latency import export as ex
+
+pytest.importorskip("litert_torch")
+pytest.importorskip("onnxruntime")
+
+TINY_CARN_M = {"num_feat": 8, "num_block": 1, "num_unit": 1}
+
+
+def _check(r: bench.BenchResult, n: int) -> None:
+    assert r.repeats == n and len(r.times_ms) == n
+    assert 0 < r.min_ms <= r.q1_ms <= r.median_ms <= r.q3_ms
+    assert r.iqr_ms == pytest.approx(r.q3_ms - r.q1_ms) and r.iqr_ms >= 0
+    assert r.median_ms == pytest.approx(float(np.median(r.times_ms)))
+    assert r.label == "desktop CPU proxy" and "logical CPUs" in r.machine
+
+
+def test_benchmark_stage_times_then_skips(tmp_path):
+    logs = []
+    s1 = bench.benchmark_stage("carn_m", TINY_CARN_M, 16, runtime="litert", threads=1, xnnpack=True, repeats=3,
+                               warmup=1, profile="smoke", log=logs.append)
+    assert not s1.skipped
+    r = bench.BenchResult.from_dict(s1["result"])
+    _check(r, 3)
+    assert r.runtime == "litert" and r.runtime_version.startswith("ai-edge-litert ")
+    assert r.delegate == "xnnpack" and r.threads == 1
+    assert r.input_hw == (16, 16) and r.input_shape == (1, 16, 16, 3)
+    assert s1["export"]["max_abs_diff"] <= 1e-4
+    assert s1.path("model.tflite").is_file() and s1.path("latency.json").is_file()
+
+    s2 = bench.benchmark_stage("carn_m", TINY_CARN_M, 16, runtime="litert", threads=1, xnnpack=True, repeats=3,
+                               warmup=1, profile="smoke", log=logs.append)
+    assert s2.skipped and s2["result"] == s1["result"]
+    assert any("skipped, complete" in m for m in logs)
+
+    # the same file without XNNPACK and with two threads: a different configuration, labelled as such
+    r2 = bench.bench_tflite(s1.path("model.tflite"), threads=2, xnnpack=False, repeats=3, warmup=1)
+    _check(r2, 3)
+    assert r2.delegate.startswith("none") and r2.threads == 2
+
+    rows = bench.rows([r, s2["result"]], paper="tpsr", table="t3", profile="smoke", model="CARN-M (tiny)",
+                      stage=s1.name)
+    df = results.frame(rows)
+    assert list(df["metric"].unique()) == ["latency"] and list(df["unit"].unique()) == ["ms"]
+    assert df["value"].iloc[0] == pytest.approx(r.median_ms)
+    assert all("desktop CPU proxy" in n and "ai-edge-litert" in n and "xnnpack" in n for n in df["note"])
+
+
+def test_onnxruntime_bench(tmp_path):
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 48, 3, padding=1), nn.PixelShuffle(4))
+    e = ex.export_onnx(net, tmp_path / "n.onnx", 12, dynamo=False)
+    r = bench.bench_onnx(e.path, threads=2, repeats=4, warmup=1)
+    _check(r, 4)
+    assert r.runtime == "onnxruntime" and r.delegate == "CPUExecutionProvider" and r.threads == 2
+    assert r.input_hw == (12, 12) and "desktop CPU proxy" in r.describe()
+
+
+def test_time_calls_validates():
+    t = bench.time_calls(lambda: None, 5, 0)
+    assert t.shape == (5,) and (t >= 0).all()
+    with pytest.raises(ValueError):
+        bench.time_calls(lambda: None, 0, 1)
+    assert bench.stage_name("carn", {}, (16, 16), "litert", 1, False) == "latency_carn_litert-builtin_t1_16x16"
+    assert bench.stage_name("carn", {"num_feat": 8}, (16, 16), "onnxruntime", 2, True).startswith("latency_carn_")

@@ -1,0 +1,89 @@
+"""Export round trips (LiteRT .tflite and ONNX) within 1e-4 of PyTorch, and rejected ops named."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from srlib import models
+from srlib.latency import export as ex
+
+pytest.importorskip("litert_torch")
+pytest.importorskip("onnxruntime")
+
+HW = 16
+SMALL_CARN = dict(num_feat=8, num_block=1, num_unit=1)
+
+
+class _Median(nn.Module):   # aten.median.dim: no lowering in litert-torch, no ONNX function
+    def forward(self, x):
+        return x.median(dim=1, keepdim=True)[0]
+
+
+class _Sort(nn.Module):     # converts to STABLEHLO_SORT, which the LiteRT interpreter does not have
+    def forward(self, x):
+        return torch.sort(x, dim=1)[0]
+
+
+class _Nearest(nn.Module):  # RESIZE_NEAREST_NEIGHBOR: runs, but XNNPACK does not take it
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+@pytest.mark.parametrize("name,kw", [("tpsr", {}), ("carn", SMALL_CARN)])
+def test_tflite_round_trip(tmp_path, name, kw):
+    torch.manual_seed(0)
+    r = ex.export_tflite(models.build(name, **kw), tmp_path / f"{name}.tflite", HW)
+    assert r.max_abs_diff <= 1e-4 and r.tol == 1e-4
+    assert (tmp_path / f"{name}.tflite").is_file()
+    assert r.layout == "NHWC" and r.input_shape == (1, HW, HW, 3) and r.output_shape == (1, 4 * HW, 4 * HW, 3)
+    assert "CONV_2D" in r.ops and r.not_delegated == {"xnnpack": []}
+    assert list(tmp_path.iterdir()) == [tmp_path / f"{name}.tflite"]  # no temp files left
+
+
+@pytest.mark.parametrize("name,kw,dynamo", [("tpsr", {}, True), ("carn", SMALL_CARN, False)])
+def test_onnx_round_trip(tmp_path, name, kw, dynamo):
+    torch.manual_seed(0)
+    r = ex.export_onnx(models.build(name, **kw), tmp_path / f"{name}.onnx", HW, dynamo=dynamo)
+    assert r.max_abs_diff <= 1e-4
+    assert r.opset == ex.ONNX_OPSET == 18
+    assert r.input_shape == (1, 3, HW, HW) and r.output_shape == (1, 3, 4 * HW, 4 * HW)
+    assert "Conv" in r.ops and "DepthToSpace" in r.ops  # PixelShuffle -> DepthToSpace
+
+
+def test_converter_rejection_is_named(tmp_path):
+    with pytest.raises(ex.UnsupportedOpError) as e:
+        ex.export_tflite(_Median(), tmp_path / "m.tflite", 8)
+    assert e.value.ops == ["aten.median.dim"] and "litert-torch" in e.value.runtime
+    assert "aten.median.dim" in str(e.value)
+    with pytest.raises(ex.UnsupportedOpError) as e:
+        ex.export_onnx(_Median(), tmp_path / "m.onnx", 8, dynamo=False)
+    assert e.value.ops == ["aten.median"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_runtime_and_xnnpack_rejections_are_named(tmp_path):
+    with pytest.raises(ex.UnsupportedOpError) as e:
+        ex.export_tflite(_Sort(), tmp_path / "s.tflite", 8)
+    assert e.value.ops == ["STABLEHLO_SORT"] and "interpreter" in e.value.runtime
+    assert not (tmp_path / "s.tflite").exists()
+    r = ex.export_tflite(_Nearest(), tmp_path / "n.tflite", 8)
+    assert r.not_delegated == {"xnnpack": ["RESIZE_NEAREST_NEIGHBOR"]}
+    assert ex.xnnpack_rejected(r.path) == ["RESIZE_NEAREST_NEIGHBOR"]
+
+
+def test_mismatch_raises_and_leaves_no_file(tmp_path):
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    with pytest.raises(ex.ExportMismatchError, match="tolerance"):
+        ex.export_onnx(net, tmp_path / "c.onnx", 8, tol=-1.0, dynamo=False)  # the check is shared with tflite
+    assert not list(tmp_path.iterdir())
+    assert net.training  # the caller's mode is restored
+
+
+def test_error_message_parsers():
+    assert ex._aten_ops("Lowering not found: aten.median.dim") == ["aten.median.dim"]
+    assert ex._aten_ops("No ONNX function found for <OpOverload(op='aten.erfinv', overload='default')>") == [
+        "aten.erfinv"]
+    assert ex._aten_ops("Exporting the operator 'aten::fft_rfft2' to ONNX opset version 18") == ["aten.fft_rfft2"]
+    assert ex._runtime_ops("Didn't find op for builtin opcode 'STABLEHLO_SORT' version '1'") == ["STABLEHLO_SORT"]
+    assert ex._runtime_ops("Could not find an implementation for Foo(1) node with name 'n0'") == ["Foo"]
+    assert ex._unsupported_aten_ops(RuntimeError("shape mismatch in aten.convolution"), "shape mismatch") == []

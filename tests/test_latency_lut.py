@@ -1,0 +1,170 @@
+"""Latency lookup tables: fused kernel keys, missing keys, sums, files, a tiny build + validation."""
+import time
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from srlib import models
+from srlib.latency import export as ex
+from srlib.latency import lut as L
+from srlib.latency.trace import OVERHEAD, Kernel, kernel_module, trace_kernels
+
+
+class _Fusions(nn.Module):
+    """Every fusion rule of the tracer once."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1)
+        self.c4 = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x):
+        a = F.relu(self.c1(x * 255.0))          # scalar mul folds into c1; ReLU fuses
+        b = self.act(self.c2(a))                # LeakyReLU stays a kernel of its own
+        c = self.c3(b) * 0.2 + a                # scalar mul folds into c3; the add stays
+        d = F.relu6(self.bn(self.c4(c)))        # BN folds into the depthwise conv, ReLU6 fuses
+        return F.relu(d + c)                    # add + ReLU: one ADD
+
+
+def _key(op, **kw):
+    return str(Kernel.make(op, **kw))
+
+
+def test_trace_fuses_like_the_converter():
+    ks = [str(k) for k in trace_kernels(_Fusions(), (8, 6))]
+    assert ks == [
+        str(OVERHEAD),
+        _key("conv2d", h=8, w=6, cin=3, cout=8, k=3, stride=1, pad=1, dil=1, groups=1, act="relu"),
+        _key("conv2d", h=8, w=6, cin=8, cout=8, k=3, stride=1, pad=1, dil=1, groups=1, act="none"),
+        _key("leaky_relu", c=8, h=8, w=6),
+        _key("conv2d", h=8, w=6, cin=8, cout=8, k=1, stride=1, pad=0, dil=1, groups=1, act="none"),
+        _key("add", a=(8, 8, 6), b=(8, 8, 6), act="none"),
+        _key("conv2d", h=8, w=6, cin=8, cout=8, k=3, stride=1, pad=1, dil=1, groups=8, act="relu6"),
+        _key("add", a=(8, 8, 6), b=(8, 8, 6), act="relu"),
+    ]
+    # meta and real passes agree
+    assert trace_kernels(_Fusions(), (8, 6), device="cpu") == trace_kernels(_Fusions(), (8, 6), device="meta")
+
+
+def test_kernel_keys_round_trip():
+    for k in trace_kernels(models.build("imdn", num_feat=8, num_block=1), 16):
+        assert Kernel.parse(str(k)) == k
+    k = Kernel.make("concat", h=4, w=4, cins=(8,))
+    assert str(k) == "concat(h=4,w=4,cins=8x)" and Kernel.parse(str(k)) == k
+    with pytest.raises(ValueError):
+        Kernel.parse("not a key")
+
+
+def _synthetic(kernels, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return L.LUT({str(k): float(torch.rand(1, generator=g)) + 0.01 for k in kernels},
+                 {"runtime": "litert", "threads": 1, "delegate": "xnnpack", "lr_hw": [16, 16]})
+
+
+def test_predict_is_the_sum_and_missing_keys_raise():
+    spec = L.NetworkSpec("carn", {"num_feat": 8, "num_block": 1, "num_unit": 2})
+    ks = spec.kernels(16)
+    lut = _synthetic(ks)
+    want = sum(lut[k] for k in ks)  # every occurrence counted
+    assert lut.predict(ks) == pytest.approx(want)
+    assert lut.predict(spec) == pytest.approx(want)  # lr_hw from the table
+    assert lut.predict(("carn", {"num_feat": 8, "num_block": 1, "num_unit": 2}), 16) == pytest.approx(want)
+    assert lut.predict(lut.compile(ks)) == pytest.approx(want)
+    bd = lut.breakdown(ks)
+    assert bd["ms_total"].sum() == pytest.approx(want) and bd["count"].sum() == len(ks)
+
+    missing = next(k for k in ks if k.op == "pixel_shuffle")
+    del lut.entries[str(missing)]
+    with pytest.raises(KeyError, match=r"pixel_shuffle\(c=32,h=16,w=16,r=2\) is not in the latency table"):
+        lut.predict(ks)
+    assert lut.missing(ks) == [str(missing)]
+    with pytest.raises(KeyError):
+        lut.predict(spec, 32)  # another input size: other keys
+
+
+def test_scorer_is_memoised_and_fast():
+    widths = [[8] * 8, [8, 4, 8, 4, 8, 4, 8, 8]]
+    lists = {tuple(w): L.NetworkSpec("mfanet", {"widths": w}).kernels(16) for w in widths}
+    lut = _synthetic([k for ks in lists.values() for k in ks])
+    calls = []
+
+    def kernels_of(w):
+        calls.append(tuple(w))
+        return lists[tuple(w)]
+
+    score = lut.scorer(kernels_of)
+    assert score(widths[0]) == pytest.approx(lut.predict(lists[tuple(widths[0])]))
+    t = time.perf_counter()
+    for i in range(4000):
+        score(widths[i % 2])
+    assert time.perf_counter() - t < 2.0  # thousands of candidates per second once kernels are known
+    assert calls == [tuple(widths[0]), tuple(widths[1])]
+
+
+def test_save_and_load(tmp_path):
+    lut = _synthetic(trace_kernels(models.build("tpsr", num_feat=4), 8))
+    for name in ("t.csv", "t.json"):
+        back = L.LUT.load(lut.save(tmp_path / name))
+        assert back.entries == pytest.approx(lut.entries) and back.meta == lut.meta
+    with pytest.raises(ValueError):
+        lut.save(tmp_path / "t.txt")
+
+
+class _Tiny(nn.Module):
+    def __init__(self, blocks=1):
+        super().__init__()
+        self.head = nn.Conv2d(3, 8, 3, padding=1)
+        self.body = nn.ModuleList(nn.Conv2d(8, 8, 3, padding=1) for _ in range(blocks))
+        self.tail = nn.Conv2d(8, 12, 3, padding=1)
+
+    def forward(self, x):
+        h = F.relu(self.head(x))
+        for c in self.body:
+            h = F.leaky_relu(c(h), 0.05) + h
+        return F.pixel_shuffle(self.tail(h), 2)
+
+
+def test_tiny_build_kernel_models_and_validation(tmp_path):
+    kernels = trace_kernels(_Tiny(1), 12)
+    assert [k.op for k in kernels[1:]] == ["conv2d", "conv2d", "leaky_relu", "add", "conv2d", "pixel_shuffle"]
+    assert kernels[1]["act"] == "relu"  # conv + ReLU: one kernel
+    work = tmp_path / "lut"
+    lut = L.build_lut(kernels, work, samples=3, rounds=1, lr_hw=(12, 12), keep_files=True, log=None)
+    assert set(lut.entries) == {str(k) for k in kernels}
+    assert lut.meta["overhead_ms"] == lut[OVERHEAD] > 0
+    assert lut.meta["delegate"] == "xnnpack" and lut.meta["label"] == "desktop CPU proxy"
+
+    # the converted network runs exactly the ops of its kernels' one-kernel models, in order: LiteRT fuses
+    # conv+ReLU into one CONV_2D, keeps LeakyReLU apart, and no model gains layout TRANSPOSEs
+    nets = [("tiny1", _Tiny(1)), ("tiny2", _Tiny(2))]
+    net_ops = [o.name for o in ex.tflite_ops(L.network_file(nets[0], 12, work))]
+    kernel_ops = [o.name for k in kernels[1:] for o in ex.tflite_ops(L.kernel_file(work, k))]
+    assert net_ops == kernel_ops
+    assert net_ops[:4] == ["CONV_2D", "CONV_2D", "LEAKY_RELU", "ADD"]
+    assert [o.name for o in ex.tflite_ops(L.kernel_file(work, OVERHEAD))] == ["ADD"]
+
+    # held out: the two-block net's whole-network time never enters the table
+    df = L.validate(lut, nets, 12, workdir=work, samples=3, rounds=1)
+    assert list(df["network"]) == ["tiny1", "tiny2"]
+    for col in ("predicted_ms", "measured_ms", "error_pct", "within_10pct", "share_within_10pct", "rmspe_pct"):
+        assert col in df.columns
+    assert (df["measured_ms"] > 0).all() and (df["predicted_ms"] > 0).all()
+    assert 0 <= df["share_within_10pct"].iloc[0] <= 100 and df["rmspe_pct"].iloc[0] >= 0
+    assert df.attrs["n"] == 2 and df.attrs["rmspe_pct"] == pytest.approx(df["rmspe_pct"].iloc[0])
+    s = L.summary(df.assign(error_pct=[5.0, -20.0]))
+    assert s == {"within_10pct": 50.0, "rmspe_pct": pytest.approx((0.5 * (25 + 400)) ** 0.5), "n": 2}
+
+
+def test_lut_stage_is_cached():
+    extra = [Kernel.make("conv2d", h=8, w=8, cin=4, cout=4, k=3, stride=1, pad=1, dil=1, groups=1, act="relu")]
+    logs = []
+    s1 = L.lut_stage([], 8, extra_kernels=extra, samples=2, rounds=1, profile="smoke", log=logs.append)
+    s2 = L.lut_stage([], 8, extra_kernels=extra, samples=2, rounds=1, profile="smoke", log=logs.append)
+    assert not s1.skipped and s2.skipped and s2["n_entries"] == 2
+    lut = L.load_lut(s2)
+    assert str(extra[0]) in lut and lut.meta["lr_hw"] == [8, 8]
+    assert L.LUT.load(s2.path("lut.csv")).entries == pytest.approx(lut.entries)
