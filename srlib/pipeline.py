@@ -11,6 +11,8 @@ the stage's code or changing a parameter recomputes it.
   (``ctx.dir``); one with a different key is cleared first.
 - ``SRLIB_FORCE=name[,name...]`` (or ``all``) recomputes the named stages.
 - Stages hand each other :class:`StageResult` handles; never guess another stage's paths.
+- Under ``torchrun`` (torch.distributed initialised) every rank runs ``fn`` (so DDP training works), but
+  only rank 0 clears/prepares the folder and writes the manifest; the ranks meet at barriers around it.
 """
 from __future__ import annotations
 
@@ -121,7 +123,9 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
             log(f"[stage] {name}: skipped, complete (key {key}, {manifest.get('wall_s', 0):.1f}s "
                 f"when it ran) -> {d}")
             return StageResult(name, key, d, manifest, True, manifest.get("outputs", {}))
-    _prepare(d, key, name, log)
+    if _rank() == 0:
+        _prepare(d, key, name, log)
+    _barrier()
     ctx = StageContext(name=name, key=key, dir=d, params=params, profile=profile, seed=seed)
     start = time.time()
     outputs = fn(ctx) or {}
@@ -131,9 +135,28 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
         "seed": seed, "outputs": outputs, "start": _iso(start), "end": _iso(end),
         "wall_s": round(end - start, 3), **environment(),
     }
-    io.write_json(mpath, manifest)  # last, atomically: its presence means "complete"
-    log(f"[stage] {name}: done in {end - start:.1f}s -> {d}")
+    if _rank() == 0:
+        io.write_json(mpath, manifest)  # last, atomically: its presence means "complete"
+        log(f"[stage] {name}: done in {end - start:.1f}s -> {d}")
+    _barrier()
     return StageResult(name, key, d, manifest, False, outputs)
+
+
+def _rank() -> int:
+    try:
+        import torch.distributed as td
+        return td.get_rank() if td.is_available() and td.is_initialized() else 0
+    except ImportError:  # pragma: no cover
+        return 0
+
+
+def _barrier() -> None:
+    try:
+        import torch.distributed as td
+        if td.is_available() and td.is_initialized():
+            td.barrier()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def _prepare(d: Path, key: str, name: str, log: Callable[[str], None]) -> None:

@@ -42,7 +42,7 @@ def supergenerator(profile, seed: int, init: pipeline.StageResult, tag: str) -> 
                             params={"width_choices": list(m.width_choices), "tag": tag},
                             make_step=make_step, lrs={"G": m.lr_gan}, total=m.supernet_iters,
                             milestones=m.supernet_milestones, seed=seed, init={"G": (init, "G")},
-                            code=[supernet])
+                            code=[supernet], ddp=False)
 
 
 def psnr_fitness(profile, net: MFANet) -> Callable[[Sequence[int]], float]:

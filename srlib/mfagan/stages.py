@@ -71,19 +71,21 @@ def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageRes
 
     def make_step(nets):
         kw, extra = {}, {}
+        device = next(nets["G"].parameters()).device
         if weights.distill_g or weights.distill_d:
-            tg, td = load_model(teacher, "G"), load_model(teacher, "D")
+            tg, td = load_model(teacher, "G").to(device), load_model(teacher, "D").to(device)
             for p in list(tg.parameters()) + list(td.parameters()):
                 p.requires_grad_(False)
             if weights.distill_g:
-                dg = distill_mod.FeatureDistiller(_mfam_widths(nets["G"]), _mfam_widths(tg))
+                dg = distill_mod.FeatureDistiller(_mfam_widths(nets["G"]), _mfam_widths(tg)).to(device)
                 kw.update(teacher_g=tg, distill_g=dg)
                 extra["G"] = list(dg.parameters())
             if weights.distill_d:
-                dd = distill_mod.FeatureDistiller(_d_widths(nets["D"]), _d_widths(td))
+                dd = distill_mod.FeatureDistiller(_d_widths(nets["D"]), _d_widths(td)).to(device)
                 kw.update(teacher_d=td, distill_d=dd)
                 extra["D"] = list(dd.parameters())
-        step = gan.GANStep(weights, losses.GANLoss(gan_kind), percep, validate=val_psnr(profile),
+        step = gan.GANStep(weights, losses.GANLoss(gan_kind), percep.to(device) if percep is not None else None,
+                           validate=val_psnr(profile),
                            val_every=m.val_every, **kw)
         return step, extra
 

@@ -13,7 +13,7 @@ Its objective is MFAGAN's Eq. (1), which subsumes ESRGAN's and SRGAN's:
   student D's layer-2/4/6 features vs the frozen teacher D's, on the same real and generated images
   (the paper writes D_i(y) without saying which y; we use both the HR and the generated batch).
 
-Models: ``models["G"]``, ``models["D"]``; optimisers ``"G"`` (generator + G-side distillation projections)
+Every tensor goes to the generator's device. Models: ``models["G"]``, ``models["D"]``; optimisers ``"G"`` (generator + G-side distillation projections)
 and ``"D"`` (discriminator + D-side projections).
 """
 from __future__ import annotations
@@ -48,8 +48,7 @@ class GANStep:
     def __init__(self, weights: GANWeights, gan: losses.GANLoss, percep: nn.Module | None = None, *,
                  teacher_g: nn.Module | None = None, teacher_d: nn.Module | None = None,
                  distill_g: nn.Module | None = None, distill_d: nn.Module | None = None,
-                 validate: Callable[[nn.Module], Mapping[str, float]] | None = None, val_every: int = 0,
-                 device: str | torch.device = "cpu"):
+                 validate: Callable[[nn.Module], Mapping[str, float]] | None = None, val_every: int = 0):
         if weights.distill_g and (teacher_g is None or distill_g is None):
             raise ValueError("distill_g weight > 0 needs teacher_g and a distill_g FeatureDistiller")
         if weights.distill_d and (teacher_d is None or distill_d is None):
@@ -57,12 +56,13 @@ class GANStep:
         self.w, self.gan, self.percep = weights, gan, percep
         self.teacher_g, self.teacher_d = teacher_g, teacher_d
         self.distill_g, self.distill_d = distill_g, distill_d
-        self.validate, self.val_every, self.device = validate, val_every, device
+        self.validate, self.val_every = validate, val_every
         self.recon = losses.l1_loss if weights.recon_kind == "l1" else losses.mse_loss
 
     def __call__(self, step: int, batch, models, optimizers) -> dict[str, float]:
         G, D = models["G"], models["D"]
-        lr, hr = (t.to(self.device) for t in batch)
+        device = next(G.parameters()).device
+        lr, hr = (t.to(device) for t in batch)
         G.train()
         D.train()
         w = self.w
@@ -127,15 +127,16 @@ class GANStep:
 class PixelStep:
     """L1 (or MSE) pre-training step (MFAGAN Sec. 4.1 stage 1, ESRGAN's PSNR-oriented pre-training)."""
 
-    def __init__(self, recon_kind: str = "l1", device: str | torch.device = "cpu",
+    def __init__(self, recon_kind: str = "l1",
                  validate: Callable[[nn.Module], Mapping[str, float]] | None = None, val_every: int = 0):
         self.recon = losses.l1_loss if recon_kind == "l1" else losses.mse_loss
-        self.device, self.validate, self.val_every = device, validate, val_every
+        self.validate, self.val_every = validate, val_every
 
     def __call__(self, step: int, batch, models, optimizers) -> dict[str, float]:
         G = models["G"]
         G.train()
-        lr, hr = (t.to(self.device) for t in batch)
+        device = next(G.parameters()).device
+        lr, hr = (t.to(device) for t in batch)
         loss = self.recon(G(lr), hr)
         optimizers["G"].zero_grad(set_to_none=True)
         loss.backward()

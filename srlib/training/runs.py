@@ -15,6 +15,7 @@ import torch.nn as nn
 from .. import data, io, pipeline
 from ..metrics.psnr_ssim import psnr, quantize
 from ..models import build
+from . import distributed as dist
 from . import loop
 
 
@@ -50,7 +51,8 @@ def val_psnr(profile, pairs=None) -> Callable[[nn.Module], dict[str, float]]:
     def fn(G: nn.Module) -> dict[str, float]:
         was = G.training
         G.eval()
-        vals = [psnr(quantize(G(lr).cpu()), hr, profile.crop_border) for lr, hr in tensors]
+        dev = next(G.parameters()).device
+        vals = [psnr(quantize(G(lr.to(dev)).cpu()), hr, profile.crop_border) for lr, hr in tensors]
         G.train(was)
         return {"val_psnr": float(np.mean(vals))}
 
@@ -61,12 +63,17 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
                 make_step: Callable[[dict[str, nn.Module]], tuple[Callable, dict[str, list]]],
                 lrs: Mapping[str, float], total: int, milestones=(), seed: int = 0,
                 init: Mapping[str, tuple[pipeline.StageResult, str]] | None = None,
-                betas=(0.5, 0.999), code=(), batch_size: int | None = None) -> pipeline.StageResult:
+                betas=(0.5, 0.999), code=(), batch_size: int | None = None,
+                ddp: bool = True) -> pipeline.StageResult:
     """Train ``models`` (role -> spec) for ``total`` steps as the cached stage ``name``.
+
+    Runs on :func:`srlib.training.distributed.device` (``profile.device``: cpu, cuda or auto); under
+    ``torchrun`` the trainable models are wrapped in DDP and each rank draws its shard of every batch.
 
     ``make_step(models) -> (step_fn, extra)``: the step function, and extra trainable parameters per
     optimiser role (e.g. distillation projections). ``init``: role -> (finished stage, its role) to start
     from its weights. Learning rates are halved at ``milestones`` (MultiStepLR, gamma 0.5).
+    ``ddp=False``: the step function synchronises gradients itself (the SuperGenerator's sandwich step).
     """
     full = {"models": dict(models), "lrs": dict(lrs), "total": total, "milestones": list(milestones),
             "seed": seed, "betas": list(betas), "batch_size": batch_size or profile.data.batch_size,
@@ -76,24 +83,42 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
 
     def run(ctx):
         io.seed_everything(seed, profile.train.deterministic)
+        device = _device(profile)
         nets = {r: build_spec(s) for r, s in models.items()}
         for r, (res, role) in (init or {}).items():
             nets[r].load_state_dict(io.torch_load(res.path(f"{role}.pt")))
+        nets = {r: m.to(device) for r, m in nets.items()}
         step_fn, extra = make_step(nets)
+        if ddp and dist.world_size() > 1:
+            # broadcast_buffers=False: a GAN step runs D several times before one backward; re-broadcasting
+            # BatchNorm buffers in place between those forwards would break autograd (BN stats stay per rank)
+            nets = {r: dist.wrap(m, find_unused_parameters=True, broadcast_buffers=False) for r, m in nets.items()}
         opts = {r: adam(list(nets[r].parameters()) + list(extra.get(r, [])), lrs[r], betas) for r in lrs}
         scheds = {r: torch.optim.lr_scheduler.MultiStepLR(o, list(milestones), gamma=0.5) for r, o in opts.items()}
-        sampler = data.sampler(profile, seed=seed, batch_size=batch_size)
+        patches = data.sampler(profile, seed=seed, batch_size=batch_size)
+        sampler = (lambda step: patches(step, dist.rank(), dist.world_size())) if dist.world_size() > 1 else patches
         extra_modules = {f"extra_{r}": _ParamHolder(ps) for r, ps in extra.items() if ps}
         res = loop.train(ctx.dir, models={**nets, **extra_modules}, optimizers=opts, schedulers=scheds,
                          step_fn=lambda s, b, m, o: step_fn(s, b, nets, o), batches=sampler,
                          total_steps=total, seed=seed, log_every=min(profile.train.log_every, total),
                          ckpt_every=profile.train.ckpt_every, progress=profile.train.progress,
                          deterministic=profile.train.deterministic, desc=name)
-        for r, m in nets.items():
-            io.torch_save(m.state_dict(), ctx.path(f"{r}.pt"))
+        if dist.is_main():
+            for r, m in nets.items():
+                io.torch_save(dist.unwrap(m).state_dict(), ctx.path(f"{r}.pt"))
+        dist.barrier()
         return {"weights": {r: f"{r}.pt" for r in nets}, "final": res.metrics, "metrics": loop.METRICS}
 
     return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code])
+
+
+def _device(profile) -> torch.device:
+    if profile.device == "cpu":
+        return torch.device("cpu")
+    d = dist.device()
+    if profile.device == "cuda" and d.type != "cuda":
+        raise RuntimeError("profile.device is 'cuda' but no CUDA device is available; set device: auto or cpu")
+    return d
 
 
 class _ParamHolder(nn.Module):
