@@ -97,6 +97,19 @@ print(f"ESRGAN / MFAGAN on this CPU: {ratio:.1f}x   (paper: 16.4x on a Snapdrago
 cmp
 
 # %% [markdown]
+# ## One model, every runtime configuration
+# MFAGAN's SubGenerator on LiteRT with and without XNNPACK and on onnxruntime, 1 and 2 threads: which
+# runtime is used changes the numbers more than many architecture changes do, so every row records it.
+
+# %%
+grid = pd.DataFrame(lx.runtime_grid(cfg, name, kw, "mfagan"))
+for t in grid.itertuples():
+    rows.append(results.row(paper="srlib", table="latency_runtimes", model="mfagan", metric="latency",
+                            value=t.median_ms, unit="ms", profile=cfg.name, stage=t.stage,
+                            note=f"{t.runtime_version}, {t.delegate}, {t.threads} thread(s); desktop CPU proxy"))
+grid[["runtime_version", "delegate", "threads", "median_ms", "iqr_ms", "input_hw"]]
+
+# %% [markdown]
 # ## Lookup table: predicted vs measured on held-out networks
 
 # %%

@@ -75,6 +75,20 @@ def time_model(profile, model_name: str, build_kw: dict, label: str) -> dict:
     return {**st["result"], "model": label, "stage": st.name}
 
 
+def runtime_grid(profile, model_name: str, build_kw: dict, label: str) -> list[dict]:
+    """The same model on every runtime configuration: LiteRT with and without XNNPACK, onnxruntime's CPU
+    provider, 1 and 2 threads (each a cached stage). The runtime can flip which model looks faster."""
+    lat = profile.latency
+    out = []
+    for runtime, xnn in (("litert", True), ("litert", False), ("onnxruntime", None)):
+        for threads in (1, 2):
+            st = bench.benchmark_stage(model_name, build_kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
+                                       xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup,
+                                       profile=profile.name)
+            out.append({**st["result"], "model": label, "stage": st.name})
+    return out
+
+
 def lut_validation(profile) -> tuple[pipeline.StageResult, pipeline.StageResult]:
     """Build the table from the held-out networks' single kernels, then validate on the whole networks."""
     lat = profile.latency
