@@ -60,7 +60,7 @@ reproduce: check-profile $(STAMP) kernel
 	@mkdir -p $(RESULTS)/notebooks
 	@set -e; for nb in $(NOTEBOOKS); do \
 		echo "=== [$(SRLIB_PROFILE)] $$nb"; \
-		$(PY) -m papermill -k $(KERNEL) --cwd notebooks -p profile $(SRLIB_PROFILE) --progress-bar \
+		$(PY) -m papermill -k $(KERNEL) --cwd notebooks -p profile $(SRLIB_PROFILE) --log-output --no-progress-bar \
 			notebooks/$$nb.ipynb $(RESULTS)/notebooks/$$nb.ipynb \
 		|| { echo "FAILED: $$nb — the executed notebook with the error is $(RESULTS)/notebooks/$$nb.ipynb" >&2; exit 1; }; \
 	done
