@@ -100,7 +100,8 @@ for s, t1 in runs.items():
         hist.append(h.assign(search=tag, seed=s))
         print(f"seed {s} {tag:12s}: best widths {res['best']}  val PSNR {res['best_psnr']:.3f} dB  "
               f"cost {res['best_cost']:.3g} <= budget {res['budget']:.3g} ({res['cost']}); "
-              f"{res['n_scored']} candidates scored, {res['candidates_per_minute']:.0f}/min")
+              f"{res['n_scored']} candidates scored, {res['candidates_per_minute']:.0f}/min with fresh PSNR "
+              f"evaluations, {res['candidates_per_minute_cached_psnr']:.0f}/min with the cost model + cached PSNR")
 hist = pd.concat(hist, ignore_index=True)
 fig, ax = plt.subplots(figsize=(7, 3.5))
 sns.lineplot(data=hist, x="gen", y="best_so_far_fitness", hue="search", style="seed", ax=ax)

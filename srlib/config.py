@@ -190,6 +190,9 @@ class Profile:
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):
                 v.validate(f.name)
+        if self.mfagan.val_every % self.train.log_every:
+            raise ConfigError(f"mfagan.val_every={self.mfagan.val_every} must be a multiple of "
+                              f"train.log_every={self.train.log_every} (each validation on its own log line)")
 
     @property
     def crop_border(self) -> int:

@@ -52,7 +52,8 @@ def pretrain(profile, width: int, seed: int, *, name: str | None = None, g: dict
     def make_step(nets):
         return gan.PixelStep(recon_kind, validate=val_psnr(profile), val_every=m.val_every), {}
 
-    return train_stage(profile, name, models={"G": g}, params={"recon": recon_kind}, make_step=make_step,
+    return train_stage(profile, name, models={"G": g}, params={"recon": recon_kind, "val_every": m.val_every},
+                       make_step=make_step,
                        lrs={"G": lr or m.lr_pretrain}, total=iters or m.pretrain_iters, seed=seed,
                        code=[gan])
 
@@ -67,7 +68,7 @@ def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageRes
     m = profile.mfagan
     percep, percep_desc = perceptual(percep_criterion)
     params = {"weights": weights.__dict__, "gan": gan_kind, "perceptual": percep_desc,
-              "teacher": [teacher.name, teacher.key] if teacher else None}
+              "teacher": [teacher.name, teacher.key] if teacher else None, "val_every": m.val_every}
 
     def make_step(nets):
         kw, extra = {}, {}
