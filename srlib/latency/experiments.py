@@ -28,7 +28,7 @@ HELDOUT_FULL = [
     ("mfanet", {"num_feat": 8}), ("mfanet", {"num_feat": 16}), ("mfanet", {"num_feat": 24}),
     ("mfanet", {"widths": [16, 16, 8, 16, 24, 16, 16, 16]}), ("mfanet", {"widths": [16, 16, 24, 8, 24, 8, 16, 8]}),
 ]
-HELDOUT_SMALL = [("tpsr", {"num_feat": 4}), ("mfanet", {"num_feat": 4}), ("mfanet", {"widths": [4, 4, 2, 4, 2, 4, 2, 4]})]
+HELDOUT_SMALL = [("tpsr", {"num_feat": 4}), ("mfanet", {"widths": [4, 4, 2, 4, 2, 4, 2, 4]})]  # smoke: few kernels
 
 
 def heldout(profile) -> list[tuple[str, dict]]:
