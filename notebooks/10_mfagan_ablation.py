@@ -25,17 +25,21 @@
 # | 4th NAS | SubGenerator of MFAGAN.L's G / D-48 | SuperGenerator -> evolutionary search under a latency budget -> fine-tune |
 # | 5th distil+NAS | SubGenerator of the distilled G48 / distilled D-32 | the same search from the distilled SuperGenerator |
 #
-# **Scale.** At `mini` every width is half the paper's (G 32/24, D 24/16, SubGenerator widths {24,16,12})
-# and the schedules are a few hundred iterations on 24x24 LR patches of the scikit-image training photos;
-# "Set5" is the profile's test split. The complexity columns are computed on the *paper* architectures
-# (searched width patterns mapped x2 to the paper's {48,32,24}).
+# **Scale.** The model ids keep the paper's labels (G64/D48 ...). At `mini` every width is half the
+# paper's (G 32/24, D 24/16, SubGenerator widths {24,16,12}; ESRGAN 2 RRDBs of 24 channels), the schedules
+# are a few hundred iterations (L1 pre-training at lr 5e-4 instead of 2e-4, to make up a little for 200
+# iterations) on 16x16 LR patches of the scikit-image training photos, and "Set5" is the profile's test
+# split; each row's note says what was trained. The complexity columns are computed on the *paper*
+# architectures (searched width patterns mapped x2 to the paper's {48,32,24}).
 #
 # **Assumptions** (the paper is silent): every generator is L1 pre-trained before its GAN stage; the
 # distillation matches widths with learnable 1x1 projections, per-element MSE; MFAGAN's "7-layer PatchGAN"
 # is read as three [conv3 s1, conv4 s2] stages + a conv3 logit layer; LPIPS is the AlexNet variant
 # (the lpips package's default; MFAGAN does not say). **Offline**, VGG19 and LPIPS backbone weights are
-# absent: the perceptual term is dropped from every loss (each stage's manifest says so) and the LPIPS
-# column reads *unavailable*.
+# absent: the perceptual term's place in every loss is taken by a pixel-space distance at the same weight
+# (identity features, `srlib.training.losses.PixelStandIn`: it keeps each recipe's content/adversarial
+# balance; dropping the term made ESRGAN collapse to 7-9 dB at mini). Each stage's manifest and each row's
+# note say so, and the LPIPS column reads *unavailable*.
 
 # %% tags=["parameters"]
 profile = None  # None: $SRLIB_PROFILE, else "mini"

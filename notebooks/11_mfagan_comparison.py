@@ -20,11 +20,13 @@
 # - Our models come from the cached stages of the ablation notebook (MFAGAN = Table 1's 5th column);
 #   SRGAN and EnhanceNet are trained here with their own recipes as far as offline allows: SRGAN's VGG54
 #   content loss needs VGG19 weights, so offline it trains as SRGAN-MSE + adversarial; EnhanceNet's
-#   perceptual and Gram texture losses need VGG19 too, so offline it trains with L1 + adversarial.
+#   perceptual and Gram texture losses need VGG19 too, so offline it trains with L1 + a pixel-space MSE
+#   stand-in for its perceptual term + adversarial (ESRGAN and MFAGAN likewise: see the ablation notebook).
 # - **AGD** stays *pending*: its searched architecture is not published and our AGD search is its own issue.
 # - **Latency** is measured in the mobile-latency notebook (desktop-CPU proxy), not here.
-# - At `mini` every "Set5/Set14/B100/Urban100" column is the profile's test split; the complexity columns
-#   are the full paper architectures under MFAGAN's convention.
+# - At `mini` every "Set5/Set14/B100/Urban100" column is the profile's test split, SRGAN and EnhanceNet are
+#   shrunk (32 channels, 4 blocks, SRGAN discriminator base width 16) and every row's note says what was
+#   trained; the complexity columns are the full paper architectures under MFAGAN's convention.
 
 # %% tags=["parameters"]
 profile = None  # None: $SRLIB_PROFILE, else "mini"

@@ -127,6 +127,7 @@ class MFAGANConfig:
     esrgan_blocks: int = 23
     esrgan_d_feat: int = 64
     baseline_feat: int = 64        # SRGAN / EnhanceNet width (64 at paper)
+    baseline_d_feat: int = 64      # their (SRGAN) discriminator's base width (64 at paper)
     srgan_blocks: int = 16
     enhancenet_blocks: int = 10
     pretrain_iters: int = 500_000  # L1 pre-training, lr 2e-4

@@ -133,7 +133,7 @@ def test_tiny_build_kernel_models_and_validation(tmp_path):
     assert [k.op for k in kernels[1:]] == ["conv2d", "conv2d", "leaky_relu", "add", "conv2d", "pixel_shuffle"]
     assert kernels[1]["act"] == "relu"  # conv + ReLU: one kernel
     work = tmp_path / "lut"
-    lut = L.build_lut(kernels, work, samples=3, rounds=1, lr_hw=(12, 12), keep_files=True, log=None)
+    lut = L.build_lut(kernels, work, samples=3, rounds=1, lr_hw=(12, 12), keep_files=True, workers=1, log=None)
     assert set(lut.entries) == {str(k) for k in kernels}
     assert lut.meta["overhead_ms"] == lut[OVERHEAD] > 0
     assert lut.meta["delegate"] == "xnnpack" and lut.meta["label"] == "desktop CPU proxy"
@@ -168,3 +168,24 @@ def test_lut_stage_is_cached():
     lut = L.load_lut(s2)
     assert str(extra[0]) in lut and lut.meta["lr_hw"] == [8, 8]
     assert L.LUT.load(s2.path("lut.csv")).entries == pytest.approx(lut.entries)
+
+
+def test_parallel_kernel_conversion_writes_the_same_files(tmp_path):
+    keys = [str(k) for k in trace_kernels(_Tiny(1), 12)]
+    L.convert_kernels(keys, tmp_path / "serial", workers=1, log=None)
+    lines = []
+    L.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
+    for k in keys:
+        assert L.kernel_file(tmp_path / "parallel", k).read_bytes() == L.kernel_file(tmp_path / "serial", k).read_bytes(), k
+    assert lines[-1].startswith(f"[lut] converted {len(keys)}/{len(keys)} kernel models") and "2 processes" in lines[-1]
+    # existing files are kept, not converted again
+    lines.clear()
+    L.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
+    assert lines == []
+
+
+def test_failing_conversion_worker_names_its_log(tmp_path):
+    good = str(trace_kernels(_Tiny(1), 12)[1])
+    with pytest.raises(RuntimeError, match=r"conversion failed in a worker process .*\.convert-\d\.log"):
+        L.convert_kernels([good, "conv2d(h=12,w=12,cin=3)", good.replace("cout=8", "cout=4")], tmp_path,
+                          workers=2, log=None)

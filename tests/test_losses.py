@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srlib.training.losses import GAN_KINDS, GANLoss, PerceptualLoss, WeightsUnavailable, l1_loss, mse_loss
+from srlib.training.losses import (GAN_KINDS, GANLoss, PerceptualLoss, PixelStandIn, WeightsUnavailable, l1_loss,
+                                   mse_loss, perceptual_or_stand_in)
 
 
 def test_l1_mse():
@@ -30,6 +31,18 @@ def test_perceptual_unavailable_raises(no_weights):
         PerceptualLoss()
     with pytest.raises(ValueError):
         PerceptualLoss(criterion="huber")
+
+
+def test_offline_stand_in_is_a_labelled_pixel_distance(no_weights):
+    a, b = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)
+    for crit, want in (("mse", 0.25), ("l1", 0.5)):
+        loss, desc = perceptual_or_stand_in(crit)
+        assert isinstance(loss, PixelStandIn) and not isinstance(loss, PerceptualLoss)
+        assert loss(a, b).item() == pytest.approx(want)
+        assert desc.startswith(f"stand-in: identity features (pixel-space {crit.upper()})") and "vgg19" in desc
+        assert list(loss.parameters()) == []
+    with pytest.raises(ValueError, match="criterion"):
+        PixelStandIn("huber")
 
 
 def test_perceptual_with_weights_if_present():

@@ -56,7 +56,7 @@ from . import bench
 from . import export as ex
 from .trace import OVERHEAD, Kernel, kernel_module, trace_kernels
 
-__all__ = ["LUT", "NetworkSpec", "Compiled", "measure_kernels", "build_lut", "lut_stage", "measure_network",
+__all__ = ["LUT", "NetworkSpec", "Compiled", "measure_kernels", "convert_kernels", "build_lut", "lut_stage", "measure_network",
            "measure_networks", "extend_lut", "zoo_config_kernels", "network_kernels", "kernel_file",
            "network_file", "load_lut", "time_files", "Timed", "CANARY", "CANARY_MEM",
            "validate", "validation_stage", "summary", "steady_ms", "WITHIN"]
@@ -422,26 +422,90 @@ def time_files(paths: Mapping[str, Path], workdir: str | os.PathLike, *, threads
     return Timed(ms, vals, clean, min(canary), canary, canary_mem, [k for k in paths if not any(clean[k])])
 
 
+def _convert_one(key: str, path: str | os.PathLike) -> None:
+    module, inputs, layout = kernel_module(key)
+    ex.convert_tflite(module, inputs, path, channel_last=(layout == "nchw"))
+
+
+def default_workers() -> int:
+    """Conversion processes: one per core, at most 4 (each holds torch + litert-torch, ~1 GB)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def convert_kernels(keys: Sequence[str], workdir: str | os.PathLike, *, workers: int | None = None,
+                    log: Callable[[str], None] | None = print) -> None:
+    """Write the one-kernel ``.tflite`` model of every key to :func:`kernel_file` (skipping existing ones).
+
+    litert-torch conversion (torch.export + lowering, ~1-2 s a kernel, single-threaded Python) dominates a
+    table's build time, so with ``workers > 1`` the keys are split over that many worker processes
+    (``python -m srlib.latency.convert_worker``; separate interpreters, so no fork of a process that holds
+    OpenMP threads and no re-import of the caller's script). Kernel models are seeded and every file is
+    written atomically, so the files -- and the table timed from them afterwards, one kernel at a time --
+    do not depend on ``workers``; a killed build resumes with the files already there."""
+    workdir = Path(workdir)
+    todo = [k for k in dict.fromkeys(keys) if not kernel_file(workdir, k).is_file()]
+    if not todo:
+        return
+    workers = min(workers or default_workers(), len(todo))
+    t_start, reported = time.time(), 0
+
+    def progress(done: int) -> None:
+        nonlocal reported
+        if log and done > reported and (done // 20 > reported // 20 or done == len(todo)):
+            log(f"[lut] converted {done}/{len(todo)} kernel models ({time.time() - t_start:.0f}s, "
+                f"{workers} process{'es' if workers > 1 else ''})")
+        reported = max(reported, done)
+
+    if workers <= 1:
+        for i, key in enumerate(todo, 1):
+            _convert_one(key, kernel_file(workdir, key))
+            progress(i)
+        return
+    import subprocess
+    import sys
+
+    (workdir / "kernels").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", LITERT_TORCH_SHOW_PROGRESS="n")
+    procs = []
+    try:
+        for i in range(workers):
+            job, errlog = workdir / f".convert-{i}.json", workdir / f".convert-{i}.log"
+            io.write_json(job, {"keys": todo[i::workers]})
+            with open(errlog, "wb") as err:
+                procs.append((subprocess.Popen([sys.executable, "-m", "srlib.latency.convert_worker", str(workdir),
+                                                str(job)], stdout=subprocess.DEVNULL, stderr=err, env=env), errlog))
+        while any(p.poll() is None for p, _ in procs):
+            time.sleep(1.0)
+            progress(sum(kernel_file(workdir, k).is_file() for k in todo))
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    failed = [(p.returncode, errlog) for p, errlog in procs if p.returncode != 0]
+    if failed:
+        rc, errlog = failed[0]
+        tail = errlog.read_text(errors="replace").strip().splitlines()[-15:]
+        raise RuntimeError(f"kernel model conversion failed in a worker process (exit {rc}); its log "
+                           f"{errlog} ends with:\n" + "\n".join(tail))
+    for i in range(workers):
+        (workdir / f".convert-{i}.json").unlink(missing_ok=True)
+        (workdir / f".convert-{i}.log").unlink(missing_ok=True)
+    progress(len(todo))
+
+
 def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, threads: int = 1,
                     xnnpack: bool = True, samples: int = 10, rounds: int = 5, keep_files: bool = False,
-                    log: Callable[[str], None] = print) -> Timed:
+                    workers: int | None = None, log: Callable[[str], None] = print) -> Timed:
     """Raw steady-state ms of a one-kernel model per unique kernel (invoke overhead included), on LiteRT,
     timed by :func:`time_files` (``.ms[key]``).
 
-    Phase 1 converts every kernel model into ``workdir/kernels/`` (atomic files: a killed run resumes
-    there); phase 2 times them; ``workdir/raw.json`` keeps every round's value."""
+    Phase 1 converts every kernel model into ``workdir/kernels/`` (:func:`convert_kernels`: atomic files,
+    so a killed run resumes there; ``workers`` processes); phase 2 times them one at a time; ``workdir/raw.json`` keeps every round's value."""
     workdir = Path(workdir)
     keys = list(dict.fromkeys(str(k) for k in kernels))
-    paths: dict[str, Path] = {}
-    t_start = time.time()
-    for i, key in enumerate(keys):
-        path = kernel_file(workdir, key)
-        if not path.is_file():
-            module, inputs, layout = kernel_module(key)
-            ex.convert_tflite(module, inputs, path, channel_last=(layout == "nchw"))
-        paths[key] = path
-        if log and (i + 1) % 20 == 0:
-            log(f"[lut] converted {i + 1}/{len(keys)} kernel models ({time.time() - t_start:.0f}s)")
+    paths = {key: kernel_file(workdir, key) for key in keys}
+    convert_kernels([k for k in keys if not paths[k].is_file()], workdir, workers=workers, log=log)
     timed = time_files(paths, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log)
     io.write_json(workdir / "raw.json", {"ms": timed.ms, "rounds_ms": timed.rounds_ms, "clean": timed.clean,
                                          "canary_ms": timed.canary_ms, "canary_all_ms": timed.canary_all,
@@ -455,14 +519,15 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
 
 def build_lut(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, runtime: str = "litert",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
-              lr_hw: Sequence[int] | None = None, keep_files: bool = False,
+              lr_hw: Sequence[int] | None = None, keep_files: bool = False, workers: int | None = None,
               log: Callable[[str], None] = print) -> LUT:
     """Measure every unique kernel (plus the invoke overhead) and return the table (see module doc).
-    ``keep_files`` keeps the one-kernel models in ``workdir/kernels/`` (for inspection)."""
+    ``keep_files`` keeps the one-kernel models in ``workdir/kernels/`` (for inspection); ``workers``:
+    conversion processes (:func:`convert_kernels`)."""
     meta = _runtime_meta(runtime, threads, xnnpack)
     keys = [str(OVERHEAD)] + [k for k in dict.fromkeys(str(k) for k in kernels) if k != str(OVERHEAD)]
     timed = measure_kernels(keys, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                            keep_files=keep_files, log=log)
+                            keep_files=keep_files, workers=workers, log=log)
     raw = timed.ms
     overhead = raw[str(OVERHEAD)]
     entries = {k: (overhead if k == str(OVERHEAD) else raw[k] - overhead) for k in keys}

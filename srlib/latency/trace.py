@@ -467,7 +467,8 @@ def _act_fn(act: str) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def kernel_module(k: Kernel | str) -> tuple[nn.Module, list[torch.Tensor], str]:
-    """A PyTorch module that runs exactly kernel ``k``, its example inputs (seeded) and their layout.
+    """A PyTorch module that runs exactly kernel ``k``, its example inputs and their layout; weights and
+    inputs are seeded, so a kernel's model (and its converted file) is the same in any process.
 
     Layout ``"nchw"``: convert with ``to_channel_last_io`` (convolutions, pixel shuffle, resizing,
     pooling -- ops litert-torch's layout pass turns NHWC, as in a network). ``"nhwc"``: the module
@@ -475,6 +476,12 @@ def kernel_module(k: Kernel | str) -> tuple[nn.Module, list[torch.Tensor], str]:
     because, converted alone behind ``to_channel_last_io``, they keep NCHW and gain two TRANSPOSE ops that
     the same op inside a network (fed by a conv) does not have.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return _kernel_module(k)
+
+
+def _kernel_module(k: Kernel | str) -> tuple[nn.Module, list[torch.Tensor], str]:
     k = Kernel.parse(k) if isinstance(k, str) else k
     g = torch.Generator().manual_seed(0)
 

@@ -90,13 +90,33 @@ def quality_rows(profile, model_id: str, res: pipeline.StageResult, table: str, 
 
     def run(ctx):
         rows = evaluate_rows(load_model(res, "G"), data.test_sets(profile), model_name=model_id,
-                             paper=PAPER, table=table, profile=profile, seed=seed, stage=res.name)
+                             paper=PAPER, table=table, profile=profile, seed=seed, stage=res.name,
+                             note=trained_as(profile, res))
         io.write_json(ctx.path("rows.json"), rows)
         return {"rows": "rows.json"}
 
     ev = pipeline.stage(f"eval_{table}_{res.name}", params, run, profile=profile.name, seed=seed,
-                        code=[evaluate_rows])
+                        code=[evaluate_rows, trained_as])
     return io.read_json(ev.path("rows.json"))
+
+
+def _arch(spec: dict) -> str:
+    kw = ", ".join(f"{k}={v}" for k, v in sorted(spec.get("kw", {}).items()) if k != "input_size")
+    return f"{spec['name']}({kw})"
+
+
+def trained_as(profile, res: pipeline.StageResult) -> str:
+    """What was actually trained (the table's model ids keep the paper's labels, e.g. G64/D48, while
+    mini/smoke shrink the widths and schedules): architectures, iterations and the perceptual term."""
+    p = res.manifest["params"]
+    models = p["models"]
+    percep = p.get("perceptual", "")
+    percep = ("perceptual term: pixel-space stand-in (VGG19 ImageNet weights unavailable)"
+              if percep.startswith("stand-in") else f"perceptual: {percep}" if percep else "")
+    parts = [f"trained at {profile.name}: G={_arch(models['G'])}"
+             + (f", D={_arch(models['D'])}" if "D" in models else ""),
+             f"{p['total']} iterations in this stage ({res.name}), batch {p['batch_size']}", percep]
+    return "; ".join(x for x in parts if x)
 
 
 def paper_arch(profile, res: pipeline.StageResult) -> tuple[str, dict, str]:

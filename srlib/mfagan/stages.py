@@ -13,8 +13,9 @@ and every table says so). Assumptions where the paper is silent:
   MFAGAN.L's MFANet);
 - distillation projections: learnable 1x1 convs from the student's to the teacher's width
   (srlib/training/distill.py);
-- the perceptual term needs ImageNet VGG19 weights; offline it is dropped and each stage's manifest
-  records ``perceptual: "dropped: <reason>"``.
+- the perceptual term needs ImageNet VGG19 weights; offline a pixel-space distance stands in for it at
+  the same weight (:class:`srlib.training.losses.PixelStandIn`) and each stage's manifest records
+  ``perceptual: "stand-in: identity features ..."`` with the reason.
 """
 from __future__ import annotations
 
@@ -35,11 +36,9 @@ def d_spec(width: int) -> dict:
 
 
 def perceptual(criterion: str = "mse"):
-    """(loss module or None, description) — never a random VGG (srlib/training/vgg.py)."""
-    ok, reason = losses.PerceptualLoss.status()
-    if not ok:
-        return None, f"dropped: VGG19 ImageNet weights unavailable ({reason})"
-    return losses.PerceptualLoss(criterion=criterion), f"VGG19 conv5_4 before activation, {criterion.upper()}"
+    """(loss module, description): VGG19 conv5_4, or offline the labelled pixel-space stand-in
+    (:func:`srlib.training.losses.perceptual_or_stand_in`) -- never a random VGG."""
+    return losses.perceptual_or_stand_in(criterion)
 
 
 def pretrain(profile, width: int, seed: int, *, name: str | None = None, g: dict | None = None,
@@ -85,7 +84,7 @@ def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageRes
                 dd = distill_mod.FeatureDistiller(_d_widths(nets["D"]), _d_widths(td)).to(device)
                 kw.update(teacher_d=td, distill_d=dd)
                 extra["D"] = list(dd.parameters())
-        step = gan.GANStep(weights, losses.GANLoss(gan_kind), percep.to(device) if percep is not None else None,
+        step = gan.GANStep(weights, losses.GANLoss(gan_kind), percep.to(device),
                            validate=val_psnr(profile),
                            val_every=m.val_every, **kw)
         return step, extra
@@ -162,13 +161,12 @@ def esrgan(profile, seed: int) -> pipeline.StageResult:
 
 def srgan(profile, seed: int) -> pipeline.StageResult:
     """SRGAN (Ledig et al. 2017): SRResNet MSE-pre-trained, then VGG54 content + 1e-3 adversarial.
-    Offline (no VGG19) the content term falls back to MSE — the SRGAN-MSE variant of the paper."""
+    Offline (no VGG19) the content term's pixel-space stand-in is MSE: the paper's SRGAN-MSE variant."""
     m = profile.mfagan
     g = spec("srgan", num_feat=m.baseline_feat, num_block=m.srgan_blocks)
     pre = pretrain(profile, 0, seed, name=f"srgan_pretrain_s{seed}", g=g, recon_kind="mse")
-    d = spec("srgan_d", input_size=profile.data.lr_patch * profile.data.scale)
-    ok, _ = losses.PerceptualLoss.status()
-    w = gan.GANWeights(recon=0.0 if ok else 1.0, percep=1.0, adv=1e-3, recon_kind="mse")
+    d = spec("srgan_d", num_feat=m.baseline_d_feat, input_size=profile.data.lr_patch * profile.data.scale)
+    w = gan.GANWeights(recon=0.0, percep=1.0, adv=1e-3, recon_kind="mse")
     return gan_stage(profile, f"srgan_s{seed}", g=g, d=d, init_g=pre, seed=seed, weights=w,
                      betas=(0.9, 0.999), percep_criterion="mse")
 
@@ -180,7 +178,7 @@ def enhancenet(profile, seed: int) -> pipeline.StageResult:
     m = profile.mfagan
     g = spec("enhancenet", num_feat=m.baseline_feat, num_block=m.enhancenet_blocks)
     pre = pretrain(profile, 0, seed, name=f"enhancenet_pretrain_s{seed}", g=g)
-    d = spec("srgan_d", input_size=profile.data.lr_patch * profile.data.scale)
+    d = spec("srgan_d", num_feat=m.baseline_d_feat, input_size=profile.data.lr_patch * profile.data.scale)
     w = gan.GANWeights(recon=1.0, percep=1.0, adv=1e-3)
     return gan_stage(profile, f"enhancenet_s{seed}", g=g, d=d, init_g=pre, seed=seed, weights=w,
                      betas=(0.9, 0.999))

@@ -6,8 +6,9 @@ Its objective is MFAGAN's Eq. (1), which subsumes ESRGAN's and SRGAN's:
     L_D  = L_D(adv) + w_distill_d * L_Distill_D
 
 - ``L_recon``: L1 (MFAGAN Eq. 2, ESRGAN) or MSE (SRGAN) between SR and HR.
-- ``L_percep``: VGG19 conv5_4 features before activation (Eq. 5) — only when the ImageNet weights are
-  present; offline the term is dropped and the stage records that (never a random VGG).
+- ``L_percep``: VGG19 conv5_4 features before activation (Eq. 5) when the ImageNet weights are present;
+  offline the stage passes the labelled pixel-space stand-in (:class:`srlib.training.losses.PixelStandIn`)
+  and records that (never a random VGG). ``percep=None`` leaves the term out.
 - ``L_G(adv)`` / ``L_D(adv)``: :class:`srlib.training.losses.GANLoss` (vanilla = Eq. 6, RaGAN for ESRGAN).
 - ``L_Distill_G`` (Eq. 3): student MFAM outputs vs the frozen teacher's; ``L_Distill_D`` (Eq. 4): the
   student D's layer-2/4/6 features vs the frozen teacher D's, on the same real and generated images

@@ -69,6 +69,40 @@ class PerceptualLoss(nn.Module):
         return f"criterion={self.criterion!r}"
 
 
+class PixelStandIn(nn.Module):
+    """The offline stand-in for :class:`PerceptualLoss`: ``criterion(sr, hr)`` on the pixels, i.e. the
+    perceptual distance with an *identity* feature extractor. It is not a perceptual loss and is never
+    called one: stages that use it record ``"stand-in: identity features ..."``.
+
+    Why not drop the term: without it, the GAN recipes lose their content anchor -- ESRGAN's weights
+    (L1 1e-2, adversarial 5e-3, perceptual 1) leave the adversarial gradient in charge and its generator
+    collapses within a hundred iterations (measured at mini: 7-9 dB). Keeping the term's weight on a pixel
+    distance keeps each recipe's balance between content and adversarial terms as close as offline allows.
+    """
+
+    def __init__(self, criterion: str = "mse"):
+        super().__init__()
+        if criterion not in _CRITERIA:
+            raise ValueError(f"criterion must be one of {sorted(_CRITERIA)}, got {criterion!r}")
+        self.criterion = criterion
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return _CRITERIA[self.criterion](sr, hr)
+
+    def extra_repr(self) -> str:
+        return f"criterion={self.criterion!r}"
+
+
+def perceptual_or_stand_in(criterion: str = "mse") -> tuple[nn.Module, str]:
+    """``(loss, description)``: the VGG19 conv5_4 loss when its ImageNet weights are present, else the
+    labelled :class:`PixelStandIn` with the reason (never a random VGG)."""
+    ok, reason = PerceptualLoss.status()
+    if ok:
+        return PerceptualLoss(criterion=criterion), f"VGG19 conv5_4 before activation, {criterion.upper()}"
+    return PixelStandIn(criterion), (f"stand-in: identity features (pixel-space {criterion.upper()}) at the "
+                                     f"perceptual weight; VGG19 ImageNet weights unavailable ({reason})")
+
+
 GAN_KINDS = ("vanilla", "ragan", "lsgan")
 
 
