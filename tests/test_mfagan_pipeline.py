@@ -67,3 +67,20 @@ def test_paper_arch_maps_mini_widths_to_the_papers():
     assert paper_arch(mini, Res)[1] == {"num_feat": 64}
     Res.manifest = {"params": {"models": {"G": {"name": "esrgan", "kw": {"num_feat": 24, "num_block": 2}}}}}
     assert paper_arch(mini, Res)[:2] == ("esrgan", {})
+
+
+def test_offline_gan_stage_records_the_stand_in_and_rows_say_what_was_trained(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no VGG19 weights
+    from srlib import config
+    from srlib.mfagan import experiments, stages
+
+    prof = config.load("smoke", {"train.progress": False})
+    res = stages.mfagan_l(prof, 0)
+    desc = res.manifest["params"]["perceptual"]
+    assert desc.startswith("stand-in: identity features (pixel-space MSE)") and "vgg19" in desc
+    note = experiments.trained_as(prof, res)
+    assert note.startswith("trained at smoke: G=mfanet(num_feat=16), D=patchgan_mfagan(num_feat=8)")
+    assert f"{prof.mfagan.gan_iters} iterations in this stage (mfagan_l_s0)" in note
+    assert "pixel-space stand-in (VGG19 ImageNet weights unavailable)" in note

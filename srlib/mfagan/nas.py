@@ -31,15 +31,17 @@ def supergenerator(profile, seed: int, init: pipeline.StageResult, tag: str) -> 
     m = profile.mfagan
     g_width = load_model(init, "G").widths
     g = spec("mfanet", widths=list(g_width))
+    percep, percep_desc = stages.perceptual("mse")
 
     def make_step(nets):
         supernet.sort_channels_by_importance(nets["G"])
         space = supernet.width_space(nets["G"], m.width_choices)
         return supernet.SupernetStep(space, n_random=m.supernet_random_samples, lambda_recon=m.lambda_recon,
-                                     lambda_percep=m.lambda_percep, seed=seed), {}
+                                     lambda_percep=m.lambda_percep, perceptual=percep, seed=seed), {}
 
     return runs.train_stage(profile, f"mfagan_supergenerator_{tag}_s{seed}", models={"G": g},
-                            params={"width_choices": list(m.width_choices), "tag": tag},
+                            params={"width_choices": list(m.width_choices), "tag": tag,
+                                    "perceptual": percep_desc},
                             make_step=make_step, lrs={"G": m.lr_gan}, total=m.supernet_iters,
                             milestones=m.supernet_milestones, seed=seed, init={"G": (init, "G")},
                             code=[supernet], ddp=False)
