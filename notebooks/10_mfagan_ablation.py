@@ -115,7 +115,8 @@ print(nb.save_figure(fig, "mfagan_search_history", cfg).name)
 # %% [markdown]
 # ## Claims (Sec. 4.3)
 # Paired over seeds: a claim *holds* when it is true for every seed, *does not hold* when false for
-# every seed, else it is *inconclusive at this scale*.
+# every seed, else it is *inconclusive at this scale*; with one seed (the `mini` default, to stay within
+# its time budget) every comparison is *inconclusive* and the evidence column gives the two numbers.
 
 # %%
 q = ours[(ours.metric == "psnr")].pivot_table(index="seed", columns="model", values="value")
