@@ -194,7 +194,7 @@ def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, 
     from srlib import config, models
 
     build_kw = dict(build_kw or {})
-    hw = (lr_hw, lr_hw) if isinstance(lr_hw, int) else (int(lr_hw[0]), int(lr_hw[1]))
+    hw = ex.hw_pair(lr_hw)
     profile = config.profile_name(profile)
     params = {"model": model_name, "build_kw": build_kw, "lr_hw": list(hw), "runtime": runtime,
               "threads": int(threads), "xnnpack": bool(xnnpack) if runtime == "litert" else None,

@@ -88,8 +88,13 @@ class ExportResult:
 # ------------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------------
+def hw_pair(lr_hw: int | Sequence[int]) -> tuple[int, int]:
+    """``(h, w)`` from a size given as one int (square) or a pair -- how every latency function takes it."""
+    return (lr_hw, lr_hw) if isinstance(lr_hw, int) else (int(lr_hw[0]), int(lr_hw[1]))
+
+
 def random_input(lr_hw: int | Sequence[int], channels: int = 3, seed: int = 0) -> torch.Tensor:
-    h, w = (lr_hw, lr_hw) if isinstance(lr_hw, int) else tuple(lr_hw)
+    h, w = hw_pair(lr_hw)
     return torch.rand(1, channels, h, w, generator=torch.Generator().manual_seed(seed))
 
 

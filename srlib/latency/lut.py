@@ -559,10 +559,6 @@ def extend_lut(lut: LUT, kernels: Iterable[Kernel | str], workdir: str | os.Path
     return LUT(entries, meta)
 
 
-def _hw(lr_hw: int | Sequence[int]) -> tuple[int, int]:
-    return (lr_hw, lr_hw) if isinstance(lr_hw, int) else (int(lr_hw[0]), int(lr_hw[1]))
-
-
 def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str = "latency_lut",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               extra_kernels: Sequence[Kernel | str] = (),
@@ -572,7 +568,7 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
     Resumes a killed run from ``raw.jsonl``."""
     from srlib import config
 
-    hw = _hw(lr_hw)
+    hw = ex.hw_pair(lr_hw)
     specs = [_as_spec(n)[1] for n in networks]
     if any(not isinstance(s, NetworkSpec) for s in specs):
         raise TypeError("lut_stage takes zoo specs (NetworkSpec or (name, build_kw)) so that its key is stable")
@@ -603,7 +599,7 @@ def load_lut(stage: pipeline.StageResult) -> LUT:
 # ------------------------------------------------------------------------------------------------------
 def network_file(net: Any, lr_hw: int | Sequence[int], workdir: str | os.PathLike) -> Path:
     """The network's ``.tflite`` in ``workdir`` as :func:`measure_networks` writes it (converted if absent)."""
-    return _convert_network(net, _hw(lr_hw), Path(workdir))
+    return _convert_network(net, ex.hw_pair(lr_hw), Path(workdir))
 
 
 def _convert_network(net: Any, lr_hw: tuple[int, int], workdir: Path) -> Path:
@@ -619,7 +615,7 @@ def measure_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: s
                      threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
                      log: Callable[[str], None] | None = None) -> Timed:
     """Whole-network steady-state ms on LiteRT (``.ms[title]``), timed exactly as the table's entries."""
-    hw = _hw(lr_hw)
+    hw = ex.hw_pair(lr_hw)
     paths = {_as_spec(n)[0]: _convert_network(n, hw, Path(workdir)) for n in nets}
     return time_files(paths, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log,
                       what="networks")
@@ -657,7 +653,7 @@ def validate(lut: LUT, networks: Sequence[Any], lr_hw: int | Sequence[int] | Non
 
     if lr_hw is None and not lut.meta.get("lr_hw"):
         raise ValueError("validate needs lr_hw (the table records none)")
-    hw = _hw(lr_hw or lut.meta["lr_hw"])
+    hw = ex.hw_pair(lr_hw or lut.meta["lr_hw"])
     threads = int(lut.meta.get("threads", 1))
     xnnpack = lut.meta.get("delegate", "xnnpack") == "xnnpack"
     samples = samples or int(lut.meta.get("samples", 10))
@@ -703,7 +699,7 @@ def validation_stage(lut_result: pipeline.StageResult, networks: Sequence[Any], 
     ``validation.csv`` and returns the summary in ``stage.outputs``."""
     from srlib import config
 
-    hw = _hw(lr_hw)
+    hw = ex.hw_pair(lr_hw)
     specs = [_as_spec(n)[1] for n in networks]
     if any(not isinstance(s, NetworkSpec) for s in specs):
         raise TypeError("validation_stage takes zoo specs (NetworkSpec or (name, build_kw)) so that its key is "

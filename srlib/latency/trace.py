@@ -32,6 +32,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from .export import hw_pair
+
 __all__ = ["Kernel", "trace_kernels", "kernel_module", "KernelTraceError", "OVERHEAD"]
 
 
@@ -435,7 +437,7 @@ def trace_kernels(model: nn.Module, lr_hw: tuple[int, int] | int, *, channels: i
     The list starts with :data:`OVERHEAD` (the once-per-inference cost). ``device``: ``"meta"`` (no
     arithmetic), ``"cpu"`` (a real forward), or ``"auto"`` (meta, falling back to cpu).
     """
-    h, w = (lr_hw, lr_hw) if isinstance(lr_hw, int) else lr_hw
+    h, w = hw_pair(lr_hw)
     x = torch.rand(1, channels, h, w)
     if device == "auto":
         try:
@@ -579,6 +581,6 @@ def _cached(name: str, kw: tuple, lr_hw: tuple[int, int]) -> tuple[Kernel, ...]:
 
 def zoo_kernels(name: str, lr_hw: tuple[int, int] | int, **build_kw: Any) -> tuple[Kernel, ...]:
     """Kernels of ``srlib.models.build(name, **build_kw)``, cached per (architecture, input size)."""
-    hw = (lr_hw, lr_hw) if isinstance(lr_hw, int) else tuple(lr_hw)
+    hw = hw_pair(lr_hw)
     kw = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in build_kw.items()))
     return _cached(name, kw, hw)
