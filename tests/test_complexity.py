@@ -283,3 +283,19 @@ def test_adasr_table1_rows():
     assert printed_flops(carn_m, convention("adasr", "table1", row="CARN-M")) == pytest.approx(74.32, rel=0.003)
     # one convention cannot serve both rows: they differ 16x in input pixels
     assert printed_flops(carn_m, convention("adasr", "table1")) < 74.32 / 10
+
+
+def test_counts_do_not_depend_on_the_deterministic_flag():
+    # training stages switch torch to deterministic algorithms; a later count in the same process (the
+    # notebooks' complexity columns) must be the same, and the flag must come back as it was
+    net = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Upsample(scale_factor=2, mode="bilinear"),
+                        nn.Upsample(scale_factor=2, mode="nearest"))
+    want = measure(net, (6, 6))
+    assert want.memory_conv_io_weights_resample == want.memory_conv_io_weights + 4 * 3 * (36 + 144 + 144 + 576)
+    prev = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        assert measure(net, (6, 6)) == want
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])

@@ -291,6 +291,10 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], *, mode: str = "auto")
     dtype, device = _dtype_device(model)
     flags = {m: m.training for m in model.modules()}
     model.eval()
+    # torch.use_deterministic_algorithms(True) (set by every training stage, srlib.io.seed_everything)
+    # routes interpolation through other ATen ops, which the resample records would miss: trace without it
+    det, det_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(False)
     try:
         if mode != "real":
             state = {n: torch.empty_like(t, device="meta") for n, t in model.named_parameters()}
@@ -303,6 +307,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], *, mode: str = "auto")
         gen = torch.Generator().manual_seed(0)
         return _run(model, torch.rand(input_shape, generator=gen, dtype=dtype).to(device), None)
     finally:
+        torch.use_deterministic_algorithms(det, warn_only=det_warn)
         for m, f in flags.items():
             m.training = f
 
