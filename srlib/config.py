@@ -12,6 +12,7 @@ Where things go:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import sys
 import types
@@ -112,66 +113,9 @@ class LatencyConfig:
 
 
 @dataclass(frozen=True)
-class MFAGANConfig:
-    """MFAGAN (Cheng et al.) Sec. 4.1 settings; `paper` holds the paper's, mini/smoke shrink them.
-
-    Widths: Table 1 (G64/D48 MFAGAN.L, G48/D32 distilled, SubGenerators from {48, 32, 24}).
-    Iterations the paper leaves open are marked "assumption" in paper.yaml.
-    """
-    teacher_g: int = 64
-    student_g: int = 48
-    teacher_d: int = 48
-    student_d: int = 32
-    width_choices: tuple[int, ...] = (48, 32, 24)
-    esrgan_feat: int = 64          # ESRGAN baseline generator (23 RRDB, 64 ch at paper)
-    esrgan_blocks: int = 23
-    esrgan_d_feat: int = 64
-    baseline_feat: int = 64        # SRGAN / EnhanceNet width (64 at paper)
-    baseline_d_feat: int = 64      # their (SRGAN) discriminator's base width (64 at paper)
-    srgan_blocks: int = 16
-    enhancenet_blocks: int = 10
-    pretrain_iters: int = 500_000  # L1 pre-training, lr 2e-4
-    gan_iters: int = 15_000        # Eq. (1) training, lr 1e-4 halved at gan_milestones
-    gan_milestones: tuple[int, ...] = (5_000, 10_000)
-    supernet_iters: int = 800_000
-    supernet_milestones: tuple[int, ...] = (200_000, 400_000, 600_000)
-    finetune_iters: int = 10_000
-    lr_pretrain: float = 2e-4
-    lr_gan: float = 1e-4
-    lambda_recon: float = 1.0      # lambda1
-    lambda_distill_g: float = 0.05  # lambda2
-    lambda_distill_d: float = 0.05  # lambda3
-    lambda_percep: float = 1.0     # lambda4
-    lambda_adv: float = 10.0       # lambda5
-    supernet_random_samples: int = 2  # sandwich rule: largest + smallest + this many random
-    search_population: int = 100
-    search_generations: int = 50
-    search_parent_ratio: float = 0.25
-    search_mutate_prob: float = 0.1
-    search_constraint: str = "latency"  # latency (LUT) | macs | memory: the search's budget
-    search_latency_ratio: float = 0.6  # budget = ratio x the largest SubGenerator's cost
-    val_every: int = 1_000         # validation PSNR logging (Fig. 6)
-    fig6_iters: int = 15_000
-    fig6_seeds: tuple[int, ...] = (0, 1, 2)
-    seeds: tuple[int, ...] = (0, 1)   # seeds of Tables 1-2 (paired claim verdicts need >= 2)
-
-    def validate(self, where: str) -> None:
-        for k in ("teacher_g", "student_g", "teacher_d", "student_d", "pretrain_iters", "gan_iters",
-                  "supernet_iters", "finetune_iters", "val_every", "fig6_iters", "search_population",
-                  "search_generations"):
-            _positive(f"{where}.{k}", getattr(self, k))
-        if not self.width_choices or max(self.width_choices) > self.student_g:
-            raise ConfigError(f"{where}.width_choices {list(self.width_choices)} must be non-empty and "
-                              f"at most student_g={self.student_g} (SubGenerators slice the SuperGenerator)")
-        _choice(f"{where}.search_constraint", self.search_constraint, ("latency", "macs", "memory"))
-        if not 0 < self.search_latency_ratio <= 1:
-            raise ConfigError(f"{where}.search_latency_ratio must be in (0, 1]")
-        if len(self.fig6_seeds) < 1 or len(self.seeds) < 1:
-            raise ConfigError(f"{where}.seeds and {where}.fig6_seeds must list at least one seed")
-
-
-@dataclass(frozen=True)
 class Profile:
+    """A validated, frozen profile: the shared sections below plus every registered section
+    (``profile.mfagan``, ``profile.baselines``, ...; see :func:`register_section`)."""
     name: str
     description: str = ""
     seed: int = 0
@@ -181,7 +125,13 @@ class Profile:
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
-    mfagan: MFAGANConfig = field(default_factory=MFAGANConfig)
+    sections: Mapping[str, Any] = field(default_factory=dict)  # registered name -> its section
+
+    def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
+        secs = self.__dict__.get("sections") or {}
+        if name in secs:
+            return secs[name]
+        raise AttributeError(f"profile has no section or key {name!r}; sections: {', '.join(sorted(secs))}")
 
     def validate(self) -> None:
         _choice("device", self.device, ("cpu", "cuda", "auto"))
@@ -191,9 +141,8 @@ class Profile:
             v = getattr(self, f.name)
             if dataclasses.is_dataclass(v):
                 v.validate(f.name)
-        if self.mfagan.val_every % self.train.log_every:
-            raise ConfigError(f"mfagan.val_every={self.mfagan.val_every} must be a multiple of "
-                              f"train.log_every={self.train.log_every} (each validation on its own log line)")
+        for name, sec in self.sections.items():
+            sec.validate(name, self)
 
     @property
     def crop_border(self) -> int:
@@ -204,11 +153,58 @@ class Profile:
         return results_dir(self.name)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain data, sections at the top level as in the YAML files."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sections"}
+        d = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in d.items()}
+        d.update({k: dataclasses.asdict(v) for k, v in self.sections.items()})
+        return d
 
     def replace(self, overrides: Mapping[str, Any]) -> "Profile":
         """A copy with dotted-key overrides applied (``{"data.batch_size": 4}``), validated."""
         return _from_dict(_apply_overrides(self.to_dict(), overrides), source="overrides")
+
+
+# --------------------------------------------------------------------------------------------------
+# Sections declared by the packages that own them
+# --------------------------------------------------------------------------------------------------
+# Modules whose import registers a profile section, listed explicitly (no scanning) so a reader sees
+# where each section is declared. Each module must be light to import (a dataclass, no torch).
+SECTION_MODULES = ("srlib.baselines.config", "srlib.mfagan.config")
+_SECTIONS: dict[str, type] = {}
+
+
+def register_section(name: str):
+    """Class decorator: ``@register_section("mfagan")`` on a frozen dataclass with
+    ``validate(self, where: str, profile: Profile)``; its YAML key is ``name`` and it is read as
+    ``profile.<name>``. A section missing from a YAML file takes the dataclass defaults."""
+    core = {f.name for f in dataclasses.fields(Profile)}
+
+    def deco(cls: type) -> type:
+        if name in core:
+            raise ValueError(f"section name {name!r} clashes with a core profile key")
+        if name in _SECTIONS and _SECTIONS[name].__qualname__ != cls.__qualname__:
+            raise ValueError(f"profile section {name!r} registered twice ({_SECTIONS[name]} and {cls})")
+        _SECTIONS[name] = cls
+        return cls
+
+    return deco
+
+
+def sections() -> dict[str, type]:
+    """Every registered section (importing :data:`SECTION_MODULES` first)."""
+    for mod in SECTION_MODULES:
+        importlib.import_module(mod)
+    return dict(_SECTIONS)
+
+
+def check_choice(key: str, value: Any, valid: tuple) -> None:
+    """For sections' ``validate``: ``value`` must be one of ``valid`` (the error names the key)."""
+    _choice(key, value, valid)
+
+
+def check_positive(key: str, value: int) -> None:
+    """For sections' ``validate``: a positive integer."""
+    _positive(key, value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,16 +258,32 @@ def _deepcopy(d: Any) -> Any:
 
 
 def _from_dict(raw: dict, source: str) -> Profile:
-    prof = _build(Profile, raw, where="", source=source)
+    secs = sections()
+    core = {k: v for k, v in raw.items() if k not in secs}
+    prof = _build(Profile, core, where="", source=source, hidden=("sections",), extra=tuple(secs))
+    built = {name: _build(cls, _merge(dataclasses.asdict(cls()), raw.get(name) or {}, name, source), name, source)
+             for name, cls in secs.items()}
+    prof = dataclasses.replace(prof, sections=built)
     prof.validate()
     return prof
 
 
-def _build(cls: type, raw: Mapping[str, Any], where: str, source: str) -> Any:
+def _merge(base: dict, over: Any, where: str, source: str) -> dict:
+    """``over`` (a section's YAML) merged into ``base`` (its defaults as plain data), nested mappings too."""
+    if not isinstance(over, Mapping):
+        raise ConfigError(f"{source}: {where} must be a mapping, got {type(over).__name__}")
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v, f"{where}.{k}", source) if isinstance(out.get(k), dict) and isinstance(v, Mapping) else v
+    return out
+
+
+def _build(cls: type, raw: Mapping[str, Any], where: str, source: str, hidden: tuple[str, ...] = (),
+           extra: tuple[str, ...] = ()) -> Any:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: {where or 'profile'} must be a mapping, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
-    valid = [f.name for f in dataclasses.fields(cls)]
+    valid = [f.name for f in dataclasses.fields(cls) if f.name not in hidden] + list(extra)
     unknown = [k for k in raw if k not in valid]
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]

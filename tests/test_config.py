@@ -81,7 +81,7 @@ def test_paper_profile_mfagan_is_the_papers():
     assert (m.lambda_recon, m.lambda_distill_g, m.lambda_distill_d, m.lambda_percep, m.lambda_adv) == (1, 0.05, 0.05, 1, 10)
     assert (m.lr_pretrain, m.lr_gan, m.pretrain_iters, m.finetune_iters) == (2e-4, 1e-4, 500_000, 10_000)
     assert m.gan_milestones == (5_000, 10_000) and m.supernet_milestones == (200_000, 400_000, 600_000)
-    assert (m.esrgan_feat, m.esrgan_blocks) == (64, 23)
+    assert m.esrgan_d_feat == 64
 
 
 def test_mfagan_width_choices_must_fit_the_supergenerator(tmp_path, monkeypatch):
@@ -89,3 +89,50 @@ def test_mfagan_width_choices_must_fit_the_supergenerator(tmp_path, monkeypatch)
     (tmp_path / "w.yaml").write_text("mfagan:\n  student_g: 16\n  width_choices: [24, 16]\n")
     with pytest.raises(ConfigError, match="width_choices"):
         config.load("w")
+
+
+def test_sections_are_declared_by_their_packages():
+    from srlib.baselines.config import BaselinesConfig
+    from srlib.mfagan.config import MFAGANConfig
+
+    p = config.load("mini")
+    assert isinstance(p.mfagan, MFAGANConfig) and isinstance(p.baselines, BaselinesConfig)
+    assert set(config.sections()) >= {"mfagan", "baselines"}
+    assert p.to_dict()["mfagan"]["teacher_g"] == 32 and "sections" not in p.to_dict()
+    with pytest.raises(AttributeError, match="no section or key 'nope'"):
+        p.nope
+
+
+def test_paper_yaml_lists_the_published_recipes_the_code_declares():
+    from srlib.baselines.config import BaselinesConfig
+
+    b = config.load("paper").baselines
+    assert b == BaselinesConfig()  # paper.yaml and the documented defaults never drift apart
+    esr = b.esrgan  # ESRGAN Sec. 4.1
+    assert (esr.w_recon, esr.w_adv, esr.w_percep, esr.gan, esr.percep_criterion) == (1e-2, 5e-3, 1.0, "ragan", "l1")
+    assert esr.gan_milestones == (50_000, 100_000, 200_000, 300_000) and esr.lr_patch * 4 == 128
+    assert (b.srgan.w_adv, b.srgan.percep_layers, round(1 / b.srgan.percep_feature_scale, 2)) == (1e-3, ("relu5_4",), 12.75)
+    assert b.srgan.gan_gamma == 0.1 and b.srgan.gan_milestones == (100_000,)
+    assert b.carn.pixel_milestones == (400_000,) and b.carn.pixel_iters == 600_000  # CARN-pytorch README
+    assert all(b.recipe(n).ref for n in b.names())
+
+
+def test_a_section_merges_over_its_defaults_and_rejects_nonsense(tmp_path, monkeypatch):
+    p = config.load("mini")
+    assert p.baselines.esrgan.kw == {"num_feat": 24, "num_block": 2}
+    assert p.baselines.esrgan.w_adv == 5e-3  # not shrunk: the published weight
+    q = config.load("mini", overrides={"baselines.esrgan.pixel_iters": 7})
+    assert q.baselines.esrgan.pixel_iters == 7 and q.baselines.esrgan.kw == p.baselines.esrgan.kw
+    monkeypatch.setattr(config, "PROFILES_DIR", tmp_path)
+    bad = {
+        "b1.yaml": ("baselines:\n  esrgan:\n    pixel_iter: 3\n", r"unknown key 'baselines.esrgan.pixel_iter'"),
+        "b2.yaml": ("baselines:\n  carn:\n    pixel_iters: 10\n    pixel_milestones: [20]\n",
+                    r"baselines.carn.pixel_milestones \[20\] must increase strictly and lie inside"),
+        "b3.yaml": ("baselines:\n  tpsr:\n    source: released\n", r"baselines.tpsr.source is 'released' but"),
+        "b4.yaml": ("baselines:\n  srgan:\n    source: downloaded\n", r"baselines.srgan.source='downloaded' is not valid"),
+        "b5.yaml": ("baselines:\n  esrgan:\n    w_adv: -1.0\n", r"baselines.esrgan.w_adv must be >= 0"),
+    }
+    for name, (text, msg) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError, match=msg):
+            config.load(name[:-5])

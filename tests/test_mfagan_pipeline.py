@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from srlib import config
-from srlib.mfagan import nas, supernet
+from srlib.mfagan import distillation, nas, supernet
 from srlib.mfagan.mfanet import MFANet
 from srlib.models import build
 from srlib.training import distill, gan, losses
@@ -32,8 +32,9 @@ def test_gan_step_updates_g_and_d_and_logs_every_term():
     g, d, tg, td = _tiny()
     dg = distill.FeatureDistiller([8] * 3, [12] * 3)
     dd = distill.FeatureDistiller([4, 8, 16], [8, 16, 32])
-    step = gan.GANStep(gan.GANWeights(recon=1, distill_g=0.05, distill_d=0.05, percep=0, adv=10),
-                       losses.GANLoss("vanilla"), None, teacher_g=tg, teacher_d=td, distill_g=dg, distill_d=dd)
+    step = distillation.DistillationStep(gan.GANWeights(recon=1, percep=0, adv=10), losses.GANLoss("vanilla"),
+                                         None, lambda_g=0.05, lambda_d=0.05, teacher_g=tg, teacher_d=td,
+                                         distill_g=dg, distill_d=dd)
     opts = {"G": torch.optim.Adam(list(g.parameters()) + list(dg.parameters()), 1e-3),
             "D": torch.optim.Adam(list(d.parameters()) + list(dd.parameters()), 1e-3)}
     g0 = [p.clone() for p in g.parameters()]
@@ -51,7 +52,9 @@ def test_gan_step_updates_g_and_d_and_logs_every_term():
 
 def test_gan_step_needs_teachers_for_distillation():
     with pytest.raises(ValueError, match="teacher_g"):
-        gan.GANStep(gan.GANWeights(distill_g=0.05), losses.GANLoss("vanilla"))
+        distillation.DistillationStep(gan.GANWeights(), losses.GANLoss("vanilla"), lambda_g=0.05)
+    with pytest.raises(ValueError, match="teacher_d"):
+        distillation.DistillationStep(gan.GANWeights(), losses.GANLoss("vanilla"), lambda_d=0.05)
 
 
 def test_paper_arch_maps_mini_widths_to_the_papers():

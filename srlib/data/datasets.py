@@ -162,10 +162,12 @@ class PatchSampler:
                 torch.from_numpy(np.ascontiguousarray(hr)).float().div(255))
 
 
-def sampler(profile, seed: int | None = None, batch_size: int | None = None) -> PatchSampler:
-    """The profile's training sampler."""
+def sampler(profile, seed: int | None = None, batch_size: int | None = None,
+            lr_patch: int | None = None) -> PatchSampler:
+    """The profile's training sampler (``batch_size`` / ``lr_patch`` override the profile's data section,
+    e.g. for a reference model's own recipe)."""
     d = profile.data
-    return PatchSampler(train_pairs(profile), d.lr_patch, batch_size or d.batch_size, d.scale,
+    return PatchSampler(train_pairs(profile), lr_patch or d.lr_patch, batch_size or d.batch_size, d.scale,
                         profile.seed if seed is None else seed)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from .. import config, data, io, pipeline, results
+from .. import baselines, config, data, io, pipeline, results
 from ..complexity.conventions import convention, printed_flops, printed_memory, printed_params
 from ..complexity.counters import measure
 from ..metrics.evaluate import evaluate_rows
@@ -43,7 +43,7 @@ def search_chain(profile, seed: int, init: pipeline.StageResult, d_from: pipelin
 
 def table1(profile, seed: int, cost: tuple[Callable, str, dict]) -> dict[str, pipeline.StageResult]:
     """Every Table 1 column's final generator stage (plus the search stages, keyed 'search_<tag>')."""
-    out = {"esrgan": stages.esrgan(profile, seed)}
+    out = {"esrgan": baselines.reference(profile, "esrgan", seed)}
     out["mfagan_l_g64_d48"] = ml = stages.mfagan_l(profile, seed)
     out["mfagan_distill_gd_g48_d32"] = gd = stages.distill(profile, seed, distill_d=True)
     out["mfagan_distill_g_g48_d48"] = stages.distill(profile, seed, distill_d=False)
@@ -56,7 +56,8 @@ def table1(profile, seed: int, cost: tuple[Callable, str, dict]) -> dict[str, pi
 
 
 def table2(profile, seed: int, t1: dict[str, pipeline.StageResult]) -> dict[str, pipeline.StageResult]:
-    return {"srgan": stages.srgan(profile, seed), "enhancenet": stages.enhancenet(profile, seed),
+    return {"srgan": baselines.reference(profile, "srgan", seed),
+            "enhancenet": baselines.reference(profile, "enhancenet", seed),
             "esrgan": t1["esrgan"], "mfagan": t1["mfagan_distill_nas_g32_d32"]}
 
 

@@ -1,11 +1,13 @@
 """MFAGAN's pipeline as cached stages (Fig. 2 and Sec. 4.1), in the paper's vocabulary.
 
-    baselines     ESRGAN / SRGAN / EnhanceNet, each L1/MSE pre-trained then GAN-trained (Table 2)
     pretrain      MFANet with L1, lr 2e-4 (Sec. 4.1 stage 1)
     mfagan_l      MFAGAN.L: MFANet-64 + PatchGAN-48 with Eq. (1), lambda1=1, lambda4=1, lambda5=10
     distill       student G48 (+ student D32) distilled from MFAGAN.L (Sec. 3.4; lambda2=lambda3=0.05),
                   or "distill G only" (G48 with a fresh D48) for Table 1's 3rd column
     supergenerator, search, finetune   Sec. 3.6 (srlib/mfagan/nas.py)
+
+The reference baselines of Tables 1-2 (ESRGAN, SRGAN, EnhanceNet) are the shared stages of
+:mod:`srlib.baselines`, trained once per profile and seed for every paper that needs them.
 
 Widths and schedules come from ``profile.mfagan`` (paper values in paper.yaml; mini/smoke shrink them,
 and every table says so). Assumptions where the paper is silent:
@@ -21,8 +23,9 @@ from __future__ import annotations
 
 from .. import pipeline
 from ..training import distill as distill_mod
-from ..training import gan, losses
-from ..training.runs import spec, train_stage, val_psnr
+from ..training import gan, losses, runs
+from ..training.runs import load_model, spec
+from . import distillation
 
 PAPER = "mfagan"
 
@@ -41,61 +44,48 @@ def perceptual(criterion: str = "mse"):
     return losses.perceptual_or_stand_in(criterion)
 
 
-def pretrain(profile, width: int, seed: int, *, name: str | None = None, g: dict | None = None,
-             iters: int | None = None, recon_kind: str = "l1", lr: float | None = None) -> pipeline.StageResult:
-    """Stage 1 of Sec. 4.1: a generator trained with the L1 loss (lr 2e-4)."""
+def pretrain(profile, width: int, seed: int) -> pipeline.StageResult:
+    """Stage 1 of Sec. 4.1: MFANet-``width`` trained with the L1 loss (lr 2e-4, Adam (0.5, 0.999))."""
     m = profile.mfagan
-    g = g or g_spec(width)
-    name = name or f"mfagan_pretrain_g{width}_s{seed}"
-
-    def make_step(nets):
-        return gan.PixelStep(recon_kind, validate=val_psnr(profile), val_every=m.val_every), {}
-
-    return train_stage(profile, name, models={"G": g}, params={"recon": recon_kind, "val_every": m.val_every},
-                       make_step=make_step,
-                       lrs={"G": lr or m.lr_pretrain}, total=iters or m.pretrain_iters, seed=seed,
-                       code=[gan])
+    return runs.pixel_stage(profile, f"mfagan_pretrain_g{width}_s{seed}", g=g_spec(width), seed=seed,
+                            iters=m.pretrain_iters, lr=m.lr_pretrain, loss="l1", betas=(0.5, 0.999),
+                            val_every=m.val_every)
 
 
 def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageResult, seed: int,
-              weights: gan.GANWeights, gan_kind: str = "vanilla", teacher: pipeline.StageResult | None = None,
-              iters: int | None = None, lr: float | None = None, milestones=None, betas=(0.5, 0.999),
-              init_d: pipeline.StageResult | None = None, percep_criterion: str = "mse") -> pipeline.StageResult:
-    """A GAN stage with Eq. (1) (srlib/training/gan.py); ``teacher`` = a finished MFAGAN.L for distillation."""
-    from ..training.runs import load_model
-
+              weights: gan.GANWeights, lambda_g: float = 0.0, lambda_d: float = 0.0,
+              teacher: pipeline.StageResult | None = None, iters: int | None = None, milestones=None,
+              init_d: pipeline.StageResult | None = None) -> pipeline.StageResult:
+    """A GAN stage with Eq. (1): the shared GAN step, plus MFAGAN's distillation of G (``lambda_g``) and D
+    (``lambda_d``) from ``teacher`` (a finished MFAGAN.L) -- :class:`srlib.mfagan.distillation.DistillationStep`.
+    Adam (0.5, 0.999), lr 1e-4 halved at ``mfagan.gan_milestones`` (Sec. 4.1); perceptual MSE (Eq. 5)."""
     m = profile.mfagan
-    percep, percep_desc = perceptual(percep_criterion)
-    params = {"weights": weights.__dict__, "gan": gan_kind, "perceptual": percep_desc,
-              "teacher": [teacher.name, teacher.key] if teacher else None, "val_every": m.val_every}
 
-    def make_step(nets):
+    def make_step(nets, percep, texture, validate):
         kw, extra = {}, {}
         device = next(nets["G"].parameters()).device
-        if weights.distill_g or weights.distill_d:
+        if lambda_g or lambda_d:
             tg, td = load_model(teacher, "G").to(device), load_model(teacher, "D").to(device)
             for p in list(tg.parameters()) + list(td.parameters()):
                 p.requires_grad_(False)
-            if weights.distill_g:
+            if lambda_g:
                 dg = distill_mod.FeatureDistiller(_mfam_widths(nets["G"]), _mfam_widths(tg)).to(device)
                 kw.update(teacher_g=tg, distill_g=dg)
                 extra["G"] = list(dg.parameters())
-            if weights.distill_d:
+            if lambda_d:
                 dd = distill_mod.FeatureDistiller(_d_widths(nets["D"]), _d_widths(td)).to(device)
                 kw.update(teacher_d=td, distill_d=dd)
                 extra["D"] = list(dd.parameters())
-        step = gan.GANStep(weights, losses.GANLoss(gan_kind), percep.to(device),
-                           validate=val_psnr(profile),
-                           val_every=m.val_every, **kw)
+        step = distillation.DistillationStep(weights, losses.GANLoss("vanilla"), percep, lambda_g=lambda_g,
+                                             lambda_d=lambda_d, validate=validate, val_every=m.val_every, **kw)
         return step, extra
 
-    init = {"G": (init_g, "G")}
-    if init_d is not None:
-        init["D"] = (init_d, "D")
-    return train_stage(profile, name, models={"G": g, "D": d}, params=params, make_step=make_step,
-                       lrs={"G": lr or m.lr_gan, "D": lr or m.lr_gan}, total=iters or m.gan_iters,
-                       milestones=m.gan_milestones if milestones is None else milestones, seed=seed,
-                       init=init, betas=betas, code=[gan, losses, distill_mod])
+    params = {"distill": {"lambda_g": lambda_g, "lambda_d": lambda_d},
+              "teacher": [teacher.name, teacher.key] if teacher else None}
+    return runs.gan_stage(profile, name, g=g, d=d, init_g=init_g, init_d=init_d, seed=seed, weights=weights,
+                          gan_kind="vanilla", percep={"criterion": "mse"}, iters=iters or m.gan_iters,
+                          lr=m.lr_gan, milestones=m.gan_milestones if milestones is None else milestones, betas=(0.5, 0.999), val_every=m.val_every,
+                          make_step=make_step, params=params, code=[distillation, distill_mod])
 
 
 def _mfam_widths(g) -> list[int]:
@@ -108,11 +98,10 @@ def _d_widths(d) -> list[int]:
     return [nf, 2 * nf, 4 * nf]
 
 
-def eq1_weights(profile, distill_g: bool = False, distill_d: bool = False) -> gan.GANWeights:
+def eq1_weights(profile) -> gan.GANWeights:
+    """lambda1, lambda4, lambda5 of Eq. (1); the distillation weights are passed to :func:`gan_stage`."""
     m = profile.mfagan
-    return gan.GANWeights(recon=m.lambda_recon, percep=m.lambda_percep, adv=m.lambda_adv,
-                          distill_g=m.lambda_distill_g if distill_g else 0.0,
-                          distill_d=m.lambda_distill_d if distill_d else 0.0)
+    return gan.GANWeights(recon=m.lambda_recon, percep=m.lambda_percep, adv=m.lambda_adv)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -124,7 +113,7 @@ def mfagan_l(profile, seed: int, disc: str = "patchgan", iters: int | None = Non
     pre = pretrain(profile, m.teacher_g, seed)
     if disc == "patchgan":
         d = d_spec(m.teacher_d)
-    elif disc == "esrgan":
+    elif disc == "esrgan":  # Fig. 6: ESRGAN's VGG-style discriminator in place of the PatchGAN
         d = spec("esrgan_d", num_feat=m.esrgan_d_feat, input_size=profile.data.lr_patch * profile.data.scale)
     else:
         raise ValueError(f"disc must be 'patchgan' or 'esrgan', got {disc!r}")
@@ -141,44 +130,5 @@ def distill(profile, seed: int, distill_d: bool = True) -> pipeline.StageResult:
     d = d_spec(m.student_d if distill_d else m.teacher_d)
     name = f"mfagan_distill_{'gd' if distill_d else 'g'}_s{seed}"
     return gan_stage(profile, name, g=g_spec(m.student_g), d=d, init_g=pre, seed=seed, teacher=teacher,
-                     weights=eq1_weights(profile, distill_g=True, distill_d=distill_d))
-
-
-# ------------------------------------------------------------------------------------------------------
-# Table 2 baselines
-# ------------------------------------------------------------------------------------------------------
-def esrgan(profile, seed: int) -> pipeline.StageResult:
-    """ESRGAN (Wang et al. 2018): RRDBNet L1-pre-trained, then RaGAN with L1 1e-2, perceptual 1, adv 5e-3,
-    Adam (0.9, 0.99) — ESRGAN Sec. 4.1. Shrunk at mini (``mfagan.esrgan_feat/blocks``)."""
-    m = profile.mfagan
-    g = spec("esrgan", num_feat=m.esrgan_feat, num_block=m.esrgan_blocks)
-    pre = pretrain(profile, 0, seed, name=f"esrgan_pretrain_s{seed}", g=g)
-    d = spec("esrgan_d", num_feat=m.esrgan_d_feat, input_size=profile.data.lr_patch * profile.data.scale)
-    w = gan.GANWeights(recon=1e-2, percep=1.0, adv=5e-3)
-    return gan_stage(profile, f"esrgan_s{seed}", g=g, d=d, init_g=pre, seed=seed, weights=w, gan_kind="ragan",
-                     betas=(0.9, 0.99), percep_criterion="l1")
-
-
-def srgan(profile, seed: int) -> pipeline.StageResult:
-    """SRGAN (Ledig et al. 2017): SRResNet MSE-pre-trained, then VGG54 content + 1e-3 adversarial.
-    Offline (no VGG19) the content term's pixel-space stand-in is MSE: the paper's SRGAN-MSE variant."""
-    m = profile.mfagan
-    g = spec("srgan", num_feat=m.baseline_feat, num_block=m.srgan_blocks)
-    pre = pretrain(profile, 0, seed, name=f"srgan_pretrain_s{seed}", g=g, recon_kind="mse")
-    d = spec("srgan_d", num_feat=m.baseline_d_feat, input_size=profile.data.lr_patch * profile.data.scale)
-    w = gan.GANWeights(recon=0.0, percep=1.0, adv=1e-3, recon_kind="mse")
-    return gan_stage(profile, f"srgan_s{seed}", g=g, d=d, init_g=pre, seed=seed, weights=w,
-                     betas=(0.9, 0.999), percep_criterion="mse")
-
-
-def enhancenet(profile, seed: int) -> pipeline.StageResult:
-    """EnhanceNet-PAT (Sajjadi et al. 2017): perceptual + texture + adversarial losses. Assumption: we
-    train it with our Eq. (1) machinery (L1 + perceptual + 1e-3 adversarial, SRGAN-style D); its Gram
-    texture loss is not reproduced (documented in the notebook)."""
-    m = profile.mfagan
-    g = spec("enhancenet", num_feat=m.baseline_feat, num_block=m.enhancenet_blocks)
-    pre = pretrain(profile, 0, seed, name=f"enhancenet_pretrain_s{seed}", g=g)
-    d = spec("srgan_d", num_feat=m.baseline_d_feat, input_size=profile.data.lr_patch * profile.data.scale)
-    w = gan.GANWeights(recon=1.0, percep=1.0, adv=1e-3)
-    return gan_stage(profile, f"enhancenet_s{seed}", g=g, d=d, init_g=pre, seed=seed, weights=w,
-                     betas=(0.9, 0.999))
+                     weights=eq1_weights(profile), lambda_g=m.lambda_distill_g,
+                     lambda_d=m.lambda_distill_d if distill_d else 0.0)

@@ -15,7 +15,9 @@ import torch.nn.functional as F
 
 from ..weights import WeightsUnavailable
 
-__all__ = ["l1_loss", "mse_loss", "PerceptualLoss", "GANLoss", "GAN_KINDS", "WeightsUnavailable"]
+__all__ = ["l1_loss", "mse_loss", "PerceptualLoss", "TextureLoss", "PixelStandIn", "PixelTextureStandIn",
+           "perceptual_or_stand_in", "texture_or_stand_in", "gram_patches", "GANLoss", "GAN_KINDS",
+           "WeightsUnavailable"]
 
 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -31,27 +33,41 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 _CRITERIA = {"l1": l1_loss, "mse": mse_loss}
 
 
-class PerceptualLoss(nn.Module):
-    """VGG19 feature loss, ``criterion(phi(sr), phi(hr))`` with ``phi`` = ``conv5_4`` before its ReLU.
+def _vgg_layer(name: str) -> tuple[str, bool]:
+    """``relu5_4`` -> (``relu5_4``, after activation); ``conv5_4``/``pool2`` -> (name, before activation)."""
+    return name, not name.startswith("relu")
 
-    ESRGAN (Sec. 3.3) uses L1 on features "before activation"; MFAGAN Eq. (5) takes the same layer ("the
-    fourth convolutional layer before the fifth max-pooling layer") with MSE. ``criterion``: "mse"
-    (MFAGAN, the default) or "l1" (ESRGAN). The target's features are computed without gradient.
+
+class PerceptualLoss(nn.Module):
+    """VGG19 feature loss ``sum_i w_i criterion(s phi_i(sr), s phi_i(hr))`` over one or more layers.
+
+    The default is one layer, ``conv5_4`` before its ReLU, weight 1: ESRGAN (Sec. 3.3, L1 on features
+    "before activation") and MFAGAN Eq. (5) (the same layer, MSE). SRGAN's VGG54 is ``relu5_4`` (after
+    activation) with its feature maps rescaled by ``feature_scale = 1/12.75``; EnhanceNet's L_P is
+    ``("pool2", "pool5")`` with weights ``(2e-1, 2e-2)``. A ``reluB_I`` layer name means after activation.
+    The target's features are computed without gradient.
 
     The VGG19 is torchvision's ImageNet checkpoint loaded through :mod:`srlib.weights`; without it the
     constructor raises :class:`~srlib.weights.WeightsUnavailable` (never a random VGG). Ask
     :meth:`status` first to decide whether a run can use this term.
     """
 
-    def __init__(self, criterion: str = "mse", layer: str = "conv5_4", before_activation: bool = True, *,
-                 weights: str = "vgg19"):
+    def __init__(self, criterion: str = "mse", layer: str | tuple[str, ...] = "conv5_4",
+                 before_activation: bool = True, *, weights: str = "vgg19",
+                 layer_weights: tuple[float, ...] | None = None, feature_scale: float = 1.0):
         super().__init__()
         if criterion not in _CRITERIA:
             raise ValueError(f"criterion must be one of {sorted(_CRITERIA)}, got {criterion!r}")
         from .vgg import VGGFeatures  # raises WeightsUnavailable
 
-        self.criterion = criterion
-        self.vgg = VGGFeatures(layer, before_activation, weights=weights)
+        layers = (layer,) if isinstance(layer, str) else tuple(layer)
+        layer_weights = tuple(layer_weights) if layer_weights is not None else (1.0,) * len(layers)
+        if len(layer_weights) != len(layers) or not layers:
+            raise ValueError(f"need one weight per layer: layers {layers}, weights {layer_weights}")
+        self.criterion, self.layer_weights, self.feature_scale = criterion, layer_weights, float(feature_scale)
+        self.layers = layers
+        self.vggs = nn.ModuleList(VGGFeatures(name, before_activation and not name.startswith("relu"),
+                                              weights=weights) for name in layers)
 
     @staticmethod
     def status(weights: str = "vgg19") -> tuple[bool, str]:
@@ -61,18 +77,64 @@ class PerceptualLoss(nn.Module):
         return available(weights)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.vgg(hr)
-        return _CRITERIA[self.criterion](self.vgg(sr), target)
+        total = 0.0
+        s = self.feature_scale
+        for w, vgg in zip(self.layer_weights, self.vggs):
+            with torch.no_grad():
+                target = vgg(hr) * s
+            total = total + w * _CRITERIA[self.criterion](vgg(sr) * s, target)
+        return total
 
     def extra_repr(self) -> str:
-        return f"criterion={self.criterion!r}"
+        return f"criterion={self.criterion!r}, layers={self.layers}, weights={self.layer_weights}, scale={self.feature_scale:g}"
+
+
+def gram_patches(feat: torch.Tensor, patch: int) -> torch.Tensor:
+    """Gram matrices of the non-overlapping ``patch`` x ``patch`` windows of ``feat`` (N, C, H, W):
+    ``(N * windows, C, C)``, each ``F F^T / patch^2`` (EnhanceNet's L_T; the normalisation is our choice,
+    the paper's appendix was not available). H and W must be multiples of ``patch``."""
+    n, c, h, w = feat.shape
+    if h % patch or w % patch:
+        raise ValueError(f"feature map {h}x{w} is not a multiple of the texture patch {patch}")
+    x = feat.reshape(n, c, h // patch, patch, w // patch, patch).permute(0, 2, 4, 1, 3, 5)
+    x = x.reshape(-1, c, patch * patch)
+    return x @ x.transpose(1, 2) / (patch * patch)
+
+
+class TextureLoss(nn.Module):
+    """EnhanceNet's texture loss L_T: ``sum_i w_i mse(Gram(phi_i(sr)), Gram(phi_i(hr)))`` with Gram matrices
+    taken per 16x16 *image* patch (a layer at 1/2^k resolution uses 16/2^k windows). EnhanceNet-PAT uses
+    VGG19 conv1_1, conv2_1, conv3_1 with weights 3e-7, 1e-6, 1e-6 (read from a third-party
+    reimplementation: srlib/baselines/config.py says so). Needs the VGG19 ImageNet weights like
+    :class:`PerceptualLoss`; offline, :func:`texture_or_stand_in` gives the labelled pixel-space stand-in.
+    """
+
+    def __init__(self, layers: tuple[str, ...], layer_weights: tuple[float, ...], patch: int = 16, *,
+                 weights: str = "vgg19"):
+        super().__init__()
+        from .vgg import VGGFeatures  # raises WeightsUnavailable
+
+        if len(layers) != len(layer_weights) or not layers:
+            raise ValueError(f"need one weight per layer: layers {layers}, weights {layer_weights}")
+        self.layers, self.layer_weights, self.patch = tuple(layers), tuple(layer_weights), int(patch)
+        self.vggs = nn.ModuleList(VGGFeatures(n, _vgg_layer(n)[1], weights=weights) for n in layers)
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for w, vgg in zip(self.layer_weights, self.vggs):
+            fs = vgg(sr)
+            with torch.no_grad():
+                fh = vgg(hr)
+            p = max(1, self.patch * fs.shape[-1] // sr.shape[-1])
+            total = total + w * F.mse_loss(gram_patches(fs, p), gram_patches(fh, p))
+        return total
 
 
 class PixelStandIn(nn.Module):
-    """The offline stand-in for :class:`PerceptualLoss`: ``criterion(sr, hr)`` on the pixels, i.e. the
-    perceptual distance with an *identity* feature extractor. It is not a perceptual loss and is never
-    called one: stages that use it record ``"stand-in: identity features ..."``.
+    """The offline stand-in for :class:`PerceptualLoss`: ``scale * criterion(sr, hr)`` on the pixels, i.e. the
+    perceptual distance with an *identity* feature extractor (``scale`` = the sum of the layer weights). It
+    is not a perceptual loss and is never called one: stages that use it record
+    ``"stand-in: identity features ..."``.
 
     Why not drop the term: without it, the GAN recipes lose their content anchor -- ESRGAN's weights
     (L1 1e-2, adversarial 5e-3, perceptual 1) leave the adversarial gradient in charge and its generator
@@ -80,27 +142,61 @@ class PixelStandIn(nn.Module):
     distance keeps each recipe's balance between content and adversarial terms as close as offline allows.
     """
 
-    def __init__(self, criterion: str = "mse"):
+    def __init__(self, criterion: str = "mse", scale: float = 1.0):
         super().__init__()
         if criterion not in _CRITERIA:
             raise ValueError(f"criterion must be one of {sorted(_CRITERIA)}, got {criterion!r}")
-        self.criterion = criterion
+        self.criterion, self.scale = criterion, float(scale)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        return _CRITERIA[self.criterion](sr, hr)
+        return self.scale * _CRITERIA[self.criterion](sr, hr)
 
     def extra_repr(self) -> str:
-        return f"criterion={self.criterion!r}"
+        return f"criterion={self.criterion!r}, scale={self.scale:g}"
 
 
-def perceptual_or_stand_in(criterion: str = "mse") -> tuple[nn.Module, str]:
-    """``(loss, description)``: the VGG19 conv5_4 loss when its ImageNet weights are present, else the
+class PixelTextureStandIn(nn.Module):
+    """The offline stand-in for :class:`TextureLoss`: Gram matrices of the RGB pixels of each 16x16 patch
+    (identity features), weighted by the sum of the layer weights. Labelled wherever it is used."""
+
+    def __init__(self, patch: int = 16, scale: float = 1.0):
+        super().__init__()
+        self.patch, self.scale = int(patch), float(scale)
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.mse_loss(gram_patches(sr, self.patch), gram_patches(hr, self.patch))
+
+
+def perceptual_or_stand_in(criterion: str = "mse", layers: tuple[str, ...] = ("conv5_4",),
+                           layer_weights: tuple[float, ...] = (1.0,), feature_scale: float = 1.0
+                           ) -> tuple[nn.Module, str]:
+    """``(loss, description)``: the VGG19 feature loss when its ImageNet weights are present, else the
     labelled :class:`PixelStandIn` with the reason (never a random VGG)."""
     ok, reason = PerceptualLoss.status()
+    layers, layer_weights = tuple(layers), tuple(layer_weights)
     if ok:
-        return PerceptualLoss(criterion=criterion), f"VGG19 conv5_4 before activation, {criterion.upper()}"
-    return PixelStandIn(criterion), (f"stand-in: identity features (pixel-space {criterion.upper()}) at the "
-                                     f"perceptual weight; VGG19 ImageNet weights unavailable ({reason})")
+        desc = ", ".join(f"{w:g} x {n}" if len(layers) > 1 else n for n, w in zip(layers, layer_weights))
+        when = "before activation" if all(not n.startswith("relu") for n in layers) else "after activation"
+        scale = f", features x {feature_scale:g}" if feature_scale != 1 else ""
+        return (PerceptualLoss(criterion, layers, layer_weights=layer_weights, feature_scale=feature_scale),
+                f"VGG19 {desc} {when}, {criterion.upper()}{scale}")
+    total = sum(layer_weights)
+    weight = f" x {total:g}" if total != 1 else ""
+    return PixelStandIn(criterion, total), (
+        f"stand-in: identity features (pixel-space {criterion.upper()}{weight}) at the perceptual weight; "
+        f"VGG19 ImageNet weights unavailable ({reason})")
+
+
+def texture_or_stand_in(layers: tuple[str, ...], layer_weights: tuple[float, ...], patch: int = 16
+                        ) -> tuple[nn.Module, str]:
+    """``(loss, description)``: :class:`TextureLoss`, or offline the labelled :class:`PixelTextureStandIn`."""
+    ok, reason = PerceptualLoss.status()
+    if ok:
+        return (TextureLoss(tuple(layers), tuple(layer_weights), patch),
+                f"VGG19 Gram texture loss at {', '.join(layers)}, {patch}x{patch} patches")
+    return PixelTextureStandIn(patch, sum(layer_weights)), (
+        f"stand-in: Gram matrices of RGB {patch}x{patch} patches (identity features) x {sum(layer_weights):g}; "
+        f"VGG19 ImageNet weights unavailable ({reason})")
 
 
 GAN_KINDS = ("vanilla", "ragan", "lsgan")

@@ -63,8 +63,8 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
                 make_step: Callable[[dict[str, nn.Module]], tuple[Callable, dict[str, list]]],
                 lrs: Mapping[str, float], total: int, milestones=(), seed: int = 0,
                 init: Mapping[str, tuple[pipeline.StageResult, str]] | None = None,
-                betas=(0.5, 0.999), code=(), batch_size: int | None = None,
-                ddp: bool = True) -> pipeline.StageResult:
+                betas=(0.5, 0.999), code=(), batch_size: int | None = None, lr_patch: int | None = None,
+                gamma: float = 0.5, ddp: bool = True) -> pipeline.StageResult:
     """Train ``models`` (role -> spec) for ``total`` steps as the cached stage ``name``.
 
     Runs on :func:`srlib.training.distributed.device` (``profile.device``: cpu, cuda or auto); under
@@ -72,11 +72,13 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
 
     ``make_step(models) -> (step_fn, extra)``: the step function, and extra trainable parameters per
     optimiser role (e.g. distillation projections). ``init``: role -> (finished stage, its role) to start
-    from its weights. Learning rates are halved at ``milestones`` (MultiStepLR, gamma 0.5).
+    from its weights. Learning rates are multiplied by ``gamma`` (default: halved) at ``milestones``
+    (MultiStepLR). ``batch_size`` / ``lr_patch`` override the profile's data section.
     ``ddp=False``: the step function synchronises gradients itself (the SuperGenerator's sandwich step).
     """
     full = {"models": dict(models), "lrs": dict(lrs), "total": total, "milestones": list(milestones),
             "seed": seed, "betas": list(betas), "batch_size": batch_size or profile.data.batch_size,
+            "lr_patch": lr_patch or profile.data.lr_patch, **({"gamma": gamma} if gamma != 0.5 else {}),
             "data": profile.to_dict()["data"],
             "init": {r: [res.name, res.key, role] for r, (res, role) in (init or {}).items()},
             **dict(params)}
@@ -94,8 +96,8 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
             # BatchNorm buffers in place between those forwards would break autograd (BN stats stay per rank)
             nets = {r: dist.wrap(m, find_unused_parameters=True, broadcast_buffers=False) for r, m in nets.items()}
         opts = {r: adam(list(nets[r].parameters()) + list(extra.get(r, [])), lrs[r], betas) for r in lrs}
-        scheds = {r: torch.optim.lr_scheduler.MultiStepLR(o, list(milestones), gamma=0.5) for r, o in opts.items()}
-        patches = data.sampler(profile, seed=seed, batch_size=batch_size)
+        scheds = {r: torch.optim.lr_scheduler.MultiStepLR(o, list(milestones), gamma=gamma) for r, o in opts.items()}
+        patches = data.sampler(profile, seed=seed, batch_size=batch_size, lr_patch=lr_patch)
         sampler = (lambda step: patches(step, dist.rank(), dist.world_size())) if dist.world_size() > 1 else patches
         extra_modules = {f"extra_{r}": _ParamHolder(ps) for r, ps in extra.items() if ps}
         res = loop.train(ctx.dir, models={**nets, **extra_modules}, optimizers=opts, schedulers=scheds,
@@ -110,6 +112,63 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
         return {"weights": {r: f"{r}.pt" for r in nets}, "final": res.metrics, "metrics": loop.METRICS}
 
     return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code])
+
+
+def pixel_stage(profile, name: str, *, g: Mapping, seed: int, iters: int, lr: float, loss: str = "l1",
+                milestones=(), gamma: float = 0.5, betas=(0.9, 0.999), val_every: int = 0,
+                batch_size: int | None = None, lr_patch: int | None = None,
+                init: pipeline.StageResult | None = None, params: Mapping | None = None) -> pipeline.StageResult:
+    """A generator trained with one pixel loss (L1 or MSE) as the cached stage ``name``: a PSNR-oriented
+    model, or a GAN's pre-training. ``init``: a finished stage whose ``G`` to start from; ``params`` adds
+    to the stage key."""
+    from . import gan
+
+    def make_step(nets):
+        return gan.PixelStep(loss, validate=val_psnr(profile), val_every=val_every), {}
+
+    return train_stage(profile, name, models={"G": g}, params={"recon": loss, "val_every": val_every, **dict(params or {})},
+                       make_step=make_step, lrs={"G": lr}, total=iters, milestones=milestones, gamma=gamma,
+                       seed=seed, betas=betas, batch_size=batch_size, lr_patch=lr_patch,
+                       init={"G": (init, "G")} if init is not None else None, code=[gan])
+
+
+def gan_stage(profile, name: str, *, g: Mapping, d: Mapping, init_g: pipeline.StageResult, seed: int,
+              weights, gan_kind: str = "vanilla", percep: Mapping | None = None, texture: Mapping | None = None,
+              iters: int, lr: float, milestones=(), gamma: float = 0.5, betas=(0.5, 0.999), val_every: int = 0,
+              init_d: pipeline.StageResult | None = None, batch_size: int | None = None,
+              lr_patch: int | None = None, make_step: Callable | None = None, params: Mapping | None = None,
+              code=()) -> pipeline.StageResult:
+    """A GAN stage (:class:`srlib.training.gan.GANStep`) that starts from ``init_g`` (and ``init_d``).
+
+    ``percep`` / ``texture``: keyword arguments of :func:`srlib.training.losses.perceptual_or_stand_in` /
+    :func:`~srlib.training.losses.texture_or_stand_in` (None: no such term). Offline their labelled
+    pixel-space stand-ins are used and the stage's params record which (``perceptual``, ``texture``).
+    ``make_step(nets, percep_module, texture_module, validate) -> (step, extra)`` replaces the plain
+    :class:`GANStep` for methods that add terms (MFAGAN's distillation); ``params`` adds to the stage key.
+    """
+    from . import gan, losses
+
+    percep_mod, percep_desc = losses.perceptual_or_stand_in(**percep) if percep is not None else (None, "")
+    tex_mod, tex_desc = losses.texture_or_stand_in(**texture) if texture is not None else (None, "")
+    full = {"weights": weights.__dict__, "gan": gan_kind, "perceptual": percep_desc, "val_every": val_every,
+            **({"texture": tex_desc} if texture is not None else {}), **dict(params or {})}
+
+    def build_step(nets):
+        device = next(nets["G"].parameters()).device
+        pm = percep_mod.to(device) if percep_mod is not None else None
+        tm = tex_mod.to(device) if tex_mod is not None else None
+        if make_step is not None:
+            return make_step(nets, pm, tm, val_psnr(profile))
+        return gan.GANStep(weights, losses.GANLoss(gan_kind), pm, texture=tm, validate=val_psnr(profile),
+                           val_every=val_every), {}
+
+    init = {"G": (init_g, "G")}
+    if init_d is not None:
+        init["D"] = (init_d, "D")
+    return train_stage(profile, name, models={"G": g, "D": d}, params=full, make_step=build_step,
+                       lrs={"G": lr, "D": lr}, total=iters, milestones=milestones, gamma=gamma, seed=seed,
+                       init=init, betas=betas, batch_size=batch_size, lr_patch=lr_patch,
+                       code=[gan, losses, *code])
 
 
 def _device(profile) -> torch.device:
