@@ -7,8 +7,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from srlib import models
+from srlib.latency import convert, lut_stages, lut_validation
 from srlib.latency import export as ex
-from srlib.latency import lut as L
+from srlib.latency.lut import LUT, build_lut
+from srlib.latency.networks import NetworkSpec
 from srlib.latency.trace import OVERHEAD, Kernel, kernel_module, trace_kernels
 
 
@@ -61,12 +63,12 @@ def test_kernel_keys_round_trip():
 
 def _synthetic(kernels, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return L.LUT({str(k): float(torch.rand(1, generator=g)) + 0.01 for k in kernels},
-                 {"runtime": "litert", "threads": 1, "delegate": "xnnpack", "lr_hw": [16, 16]})
+    return LUT({str(k): float(torch.rand(1, generator=g)) + 0.01 for k in kernels},
+               {"runtime": "litert", "threads": 1, "delegate": "xnnpack", "lr_hw": [16, 16]})
 
 
 def test_predict_is_the_sum_and_missing_keys_raise():
-    spec = L.NetworkSpec("carn", {"num_feat": 8, "num_block": 1, "num_unit": 2})
+    spec = NetworkSpec("carn", {"num_feat": 8, "num_block": 1, "num_unit": 2})
     ks = spec.kernels(16)
     lut = _synthetic(ks)
     want = sum(lut[k] for k in ks)  # every occurrence counted
@@ -88,7 +90,7 @@ def test_predict_is_the_sum_and_missing_keys_raise():
 
 def test_scorer_is_memoised_and_fast():
     widths = [[8] * 8, [8, 4, 8, 4, 8, 4, 8, 8]]
-    lists = {tuple(w): L.NetworkSpec("mfanet", {"widths": w}).kernels(16) for w in widths}
+    lists = {tuple(w): NetworkSpec("mfanet", {"widths": w}).kernels(16) for w in widths}
     lut = _synthetic([k for ks in lists.values() for k in ks])
     calls = []
 
@@ -108,7 +110,7 @@ def test_scorer_is_memoised_and_fast():
 def test_save_and_load(tmp_path):
     lut = _synthetic(trace_kernels(models.build("tpsr", num_feat=4), 8))
     for name in ("t.csv", "t.json"):
-        back = L.LUT.load(lut.save(tmp_path / name))
+        back = LUT.load(lut.save(tmp_path / name))
         assert back.entries == pytest.approx(lut.entries) and back.meta == lut.meta
     with pytest.raises(ValueError):
         lut.save(tmp_path / "t.txt")
@@ -133,7 +135,7 @@ def test_tiny_build_kernel_models_and_validation(tmp_path):
     assert [k.op for k in kernels[1:]] == ["conv2d", "conv2d", "leaky_relu", "add", "conv2d", "pixel_shuffle"]
     assert kernels[1]["act"] == "relu"  # conv + ReLU: one kernel
     work = tmp_path / "lut"
-    lut = L.build_lut(kernels, work, samples=3, rounds=1, lr_hw=(12, 12), keep_files=True, workers=1, log=None)
+    lut = build_lut(kernels, work, samples=3, rounds=1, lr_hw=(12, 12), keep_files=True, workers=1, log=None)
     assert set(lut.entries) == {str(k) for k in kernels}
     assert lut.meta["overhead_ms"] == lut[OVERHEAD] > 0
     assert lut.meta["delegate"] == "xnnpack" and lut.meta["label"] == "desktop CPU proxy"
@@ -141,51 +143,52 @@ def test_tiny_build_kernel_models_and_validation(tmp_path):
     # the converted network runs exactly the ops of its kernels' one-kernel models, in order: LiteRT fuses
     # conv+ReLU into one CONV_2D, keeps LeakyReLU apart, and no model gains layout TRANSPOSEs
     nets = [("tiny1", _Tiny(1)), ("tiny2", _Tiny(2))]
-    net_ops = [o.name for o in ex.tflite_ops(L.network_file(nets[0], 12, work))]
-    kernel_ops = [o.name for k in kernels[1:] for o in ex.tflite_ops(L.kernel_file(work, k))]
+    net_ops = [o.name for o in ex.tflite_ops(convert.network_file(nets[0], 12, work))]
+    kernel_ops = [o.name for k in kernels[1:] for o in ex.tflite_ops(convert.kernel_file(work, k))]
     assert net_ops == kernel_ops
     assert net_ops[:4] == ["CONV_2D", "CONV_2D", "LEAKY_RELU", "ADD"]
-    assert [o.name for o in ex.tflite_ops(L.kernel_file(work, OVERHEAD))] == ["ADD"]
+    assert [o.name for o in ex.tflite_ops(convert.kernel_file(work, OVERHEAD))] == ["ADD"]
 
     # held out: the two-block net's whole-network time never enters the table
-    df = L.validate(lut, nets, 12, workdir=work, samples=3, rounds=1)
+    df = lut_validation.validate(lut, nets, 12, workdir=work, samples=3, rounds=1)
     assert list(df["network"]) == ["tiny1", "tiny2"]
     for col in ("predicted_ms", "measured_ms", "error_pct", "within_10pct", "share_within_10pct", "rmspe_pct"):
         assert col in df.columns
     assert (df["measured_ms"] > 0).all() and (df["predicted_ms"] > 0).all()
     assert 0 <= df["share_within_10pct"].iloc[0] <= 100 and df["rmspe_pct"].iloc[0] >= 0
     assert df.attrs["n"] == 2 and df.attrs["rmspe_pct"] == pytest.approx(df["rmspe_pct"].iloc[0])
-    s = L.summary(df.assign(error_pct=[5.0, -20.0]))
+    s = lut_validation.summary(df.assign(error_pct=[5.0, -20.0]))
     assert s == {"within_10pct": 50.0, "rmspe_pct": pytest.approx((0.5 * (25 + 400)) ** 0.5), "n": 2}
 
 
 def test_lut_stage_is_cached():
     extra = [Kernel.make("conv2d", h=8, w=8, cin=4, cout=4, k=3, stride=1, pad=1, dil=1, groups=1, act="relu")]
     logs = []
-    s1 = L.lut_stage([], 8, extra_kernels=extra, samples=2, rounds=1, profile="smoke", log=logs.append)
-    s2 = L.lut_stage([], 8, extra_kernels=extra, samples=2, rounds=1, profile="smoke", log=logs.append)
+    s1 = lut_stages.lut_stage([], 8, extra_kernels=extra, samples=2, rounds=1, profile="smoke", log=logs.append)
+    s2 = lut_stages.lut_stage([], 8, extra_kernels=extra, samples=2, rounds=1, profile="smoke", log=logs.append)
     assert not s1.skipped and s2.skipped and s2["n_entries"] == 2
-    lut = L.load_lut(s2)
+    lut = lut_stages.load_lut(s2)
     assert str(extra[0]) in lut and lut.meta["lr_hw"] == [8, 8]
-    assert L.LUT.load(s2.path("lut.csv")).entries == pytest.approx(lut.entries)
+    assert LUT.load(s2.path("lut.csv")).entries == pytest.approx(lut.entries)
 
 
 def test_parallel_kernel_conversion_writes_the_same_files(tmp_path):
     keys = [str(k) for k in trace_kernels(_Tiny(1), 12)]
-    L.convert_kernels(keys, tmp_path / "serial", workers=1, log=None)
+    convert.convert_kernels(keys, tmp_path / "serial", workers=1, log=None)
     lines = []
-    L.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
+    convert.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
     for k in keys:
-        assert L.kernel_file(tmp_path / "parallel", k).read_bytes() == L.kernel_file(tmp_path / "serial", k).read_bytes(), k
+        parallel, serial = convert.kernel_file(tmp_path / "parallel", k), convert.kernel_file(tmp_path / "serial", k)
+        assert parallel.read_bytes() == serial.read_bytes(), k
     assert lines[-1].startswith(f"[lut] converted {len(keys)}/{len(keys)} kernel models") and "2 processes" in lines[-1]
     # existing files are kept, not converted again
     lines.clear()
-    L.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
+    convert.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
     assert lines == []
 
 
 def test_failing_conversion_worker_names_its_log(tmp_path):
     good = str(trace_kernels(_Tiny(1), 12)[1])
     with pytest.raises(RuntimeError, match=r"conversion failed in a worker process .*\.convert-\d\.log"):
-        L.convert_kernels([good, "conv2d(h=12,w=12,cin=3)", good.replace("cout=8", "cout=4")], tmp_path,
-                          workers=2, log=None)
+        convert.convert_kernels([good, "conv2d(h=12,w=12,cin=3)", good.replace("cout=8", "cout=4")], tmp_path,
+                                workers=2, log=None)

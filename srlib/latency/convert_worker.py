@@ -1,7 +1,7 @@
-"""Worker process of :func:`srlib.latency.lut.convert_kernels`: converts its share of one-kernel models.
+"""Worker process of :func:`srlib.latency.convert.convert_kernels`: converts its share of one-kernel models.
 
 Usage (internal): ``python -m srlib.latency.convert_worker WORKDIR JOB.json`` where the job file holds
-``{"keys": [kernel key, ...]}``; each model goes to ``lut.kernel_file(WORKDIR, key)`` (atomic writes).
+``{"keys": [kernel key, ...]}``; each model goes to ``convert.kernel_file(WORKDIR, key)`` (atomic writes).
 """
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from srlib import io
-    from srlib.latency import lut
+    from srlib.latency import convert
 
     torch.set_num_threads(1)
     workdir, job = argv
     for key in io.read_json(job)["keys"]:
-        path = lut.kernel_file(workdir, key)
+        path = convert.kernel_file(workdir, key)
         if not path.is_file():
-            lut._convert_one(key, path)
+            convert.convert_one(key, path)
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import io, pipeline, results
 from ..models import build
-from . import bench, export, lut
+from . import bench, export, lut_stages
 
 # Held-out networks of the LUT validation: shrunk/narrow variants of several families, elastic MFANet
 # SubGenerators, TPSR-like cells. Their kernels are measured one by one to build the table; their
@@ -94,6 +94,6 @@ def lut_validation(profile) -> tuple[pipeline.StageResult, pipeline.StageResult]
     lat = profile.latency
     nets = heldout(profile)
     hw = tuple(lat.lut_lr_hw)
-    table = lut.lut_stage(nets, hw, name="latency_lut", threads=lat.threads, xnnpack=True, profile=profile.name)
-    val = lut.validation_stage(table, nets, hw, profile=profile.name)
+    table = lut_stages.lut_stage(nets, hw, name="latency_lut", threads=lat.threads, xnnpack=True, profile=profile.name)
+    val = lut_stages.validation_stage(table, nets, hw, profile=profile.name)
     return table, val

@@ -191,15 +191,16 @@ def cost_model(profile) -> tuple[Callable[[Sequence[int]], float], str, dict]:
     probe = MFANet(widths=[m.student_g] * 8)
     space = supernet.width_space(probe, m.width_choices)
     if m.search_constraint == "latency":
-        from ..latency import lut as L
+        from ..latency.lut_stages import load_lut, lut_stage
+        from ..latency.networks import zoo_config_kernels
 
         if lat.runtime != "litert_xnnpack":
             raise ValueError(f"the MFAGAN lookup table is built for LiteRT (latency.runtime), got {lat.runtime!r}")
         configs = covering_configs(space)
-        st = L.lut_stage([("mfanet", {"widths": list(c)}) for c in configs], hw, name="mfagan_lut",
-                         threads=lat.threads, xnnpack=True, profile=profile.name)
-        table = L.load_lut(st)
-        fn = table.scorer(L.zoo_config_kernels("mfanet", hw))
+        st = lut_stage([("mfanet", {"widths": list(c)}) for c in configs], hw, name="mfagan_lut",
+                       threads=lat.threads, xnnpack=True, profile=profile.name)
+        table = load_lut(st)
+        fn = table.scorer(zoo_config_kernels("mfanet", hw))
         return fn, (f"LUT latency, LiteRT-XNNPACK {lat.threads} thread(s), {hw[0]}x{hw[1]} LR, "
                     "desktop CPU proxy (ms)"), {"lut": [st.name, st.key]}
     from ..complexity.counters import measure

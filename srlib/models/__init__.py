@@ -1,8 +1,9 @@
 """The model zoo: ``build(name, **kw)`` and ``names()``.
 
 One file per reference architecture (``esrgan.py``, ``srgan.py``, ...). A paper's own architecture lives
-in its paper package (``srlib/mfagan/mfanet.py``, ``srlib/tpsr/cell.py``) and registers itself with
-:func:`register`; ``build`` imports those packages lazily so the registry is complete on first use.
+in its paper package (``srlib/mfagan/mfanet.py``, ``srlib/tpsr/cell.py``, ``srlib/tpsr/discriminator.py``)
+and registers itself with :func:`register`; ``build`` imports those packages lazily so the registry is
+complete on first use.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ _MODEL_MODULES = (
     "srlib.models.bicubic", "srlib.models.esrgan", "srlib.models.srgan", "srlib.models.enhancenet", "srlib.models.feqe",
     "srlib.models.imdn", "srlib.models.rfdn", "srlib.models.carn", "srlib.models.fmen",
     "srlib.models.rcan", "srlib.models.discriminators",
-    "srlib.tpsr.cell", "srlib.mfagan.mfanet",
+    "srlib.tpsr.cell", "srlib.tpsr.discriminator", "srlib.mfagan.mfanet",
 )
 _loaded = False
 

@@ -38,8 +38,7 @@ import torch
 import torch.nn as nn
 
 from srlib.models import register
-from srlib.models.common import conv
-from srlib.models.rcan import MeanShift
+from srlib.models.common import MeanShift, conv
 
 
 class ResidualUnit(nn.Module):

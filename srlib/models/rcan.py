@@ -18,39 +18,17 @@ interface is [0, 1] in and (roughly) [0, 1] out, not clamped.
 Parameters: 15,592,379 in ``parameters()``, of which 24 are the two frozen mean-shift 1x1 convs
 (``requires_grad=False``: 3x3 weight + 3 bias each); 15,592,355 trainable. "15.6M" in the papers.
 
-:class:`MeanShift` is also used by CARN (``srlib.models.carn``) and TPSR (``srlib.tpsr.cell``).
+The mean shifts are :class:`srlib.models.common.MeanShift` (shared with CARN and TPSR).
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 from srlib.models import register
-from srlib.models.common import conv
-
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
-
-
-class MeanShift(nn.Conv2d):
-    """Frozen 1x1 conv adding (``sign=+1``) or subtracting (``sign=-1``) ``rgb_range * mean`` per channel.
-
-    Weight = identity / std, bias = sign * rgb_range * mean / std. Both are ``nn.Parameter`` with
-    ``requires_grad=False`` (as in the EDSR/RCAN and CARN code), so they appear in ``parameters()`` and in
-    the state dict but are never trained.
-    """
-
-    def __init__(self, rgb_range: float = 255.0, mean: Sequence[float] = DIV2K_RGB_MEAN,
-                 std: Sequence[float] = (1.0, 1.0, 1.0), sign: int = -1):
-        super().__init__(3, 3, kernel_size=1)
-        std_t = torch.tensor(std, dtype=torch.float32)
-        with torch.no_grad():
-            self.weight.copy_(torch.eye(3).view(3, 3, 1, 1) / std_t.view(3, 1, 1, 1))
-            self.bias.copy_(sign * rgb_range * torch.tensor(mean, dtype=torch.float32) / std_t)
-        for p in self.parameters():
-            p.requires_grad = False
+from srlib.models.common import MeanShift, conv
 
 
 class CALayer(nn.Module):

@@ -46,8 +46,8 @@ import torch
 import torch.nn as nn
 
 from srlib.models import register
-from srlib.models.common import conv
-from srlib.models.rcan import CALayer, MeanShift
+from srlib.models.common import MeanShift, conv
+from srlib.models.rcan import CALayer
 
 Genotype = tuple[tuple[str, int], ...]
 

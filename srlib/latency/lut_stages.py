@@ -1,0 +1,89 @@
+"""The cached stages of latency lookup tables (:mod:`srlib.pipeline`): building a table from zoo networks'
+kernels (:func:`lut_stage`, read back with :func:`load_lut`) and validating it on held-out zoo networks
+(:func:`validation_stage`).
+
+Each stage's key covers the source of every module whose code it runs (``code=``: the table, network
+kernel lists, conversion and its worker, timing, export, benchmark metadata, the tracer), so a change to
+any of them recomputes the stage.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from srlib import io, pipeline
+
+from . import bench, convert, convert_worker, lut_timing, trace
+from . import export as ex
+from . import lut as _lut_module
+from . import lut_validation as _validation_module
+from . import networks as _networks_module
+from .lut import LUT, build_lut, runtime_meta
+from .lut_validation import summary, validate
+from .networks import NetworkSpec, as_spec
+from .trace import Kernel
+
+__all__ = ["lut_stage", "load_lut", "validation_stage"]
+
+#: Modules whose code a table build runs (besides this one).
+_BUILD_CODE = (_lut_module, _networks_module, convert, convert_worker, lut_timing, ex, bench, trace)
+#: Modules whose code a validation runs (besides this one).
+_VALIDATION_CODE = (_lut_module, _validation_module, _networks_module, convert, lut_timing, ex, bench, trace)
+
+
+def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str = "latency_lut",
+              threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
+              extra_kernels: Sequence[Kernel | str] = (),
+              profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
+    """Cached stage: measure the kernels of ``networks`` (zoo specs: ``NetworkSpec`` or ``(name, build_kw)``)
+    at ``lr_hw`` plus ``extra_kernels``; writes ``lut.csv`` and ``lut.json``. Load with :func:`load_lut`.
+    Resumes a killed run from ``raw.jsonl``."""
+    from srlib import config
+
+    hw = ex.hw_pair(lr_hw)
+    specs = [as_spec(n)[1] for n in networks]
+    if any(not isinstance(s, NetworkSpec) for s in specs):
+        raise TypeError("lut_stage takes zoo specs (NetworkSpec or (name, build_kw)) so that its key is stable")
+    params = {"networks": [[s.name, dict(s.build_kw)] for s in specs], "lr_hw": list(hw), "threads": threads,
+              "xnnpack": xnnpack, "samples": samples, "rounds": rounds, "extra_kernels": sorted(str(k) for k in extra_kernels),
+              **{k: v for k, v in runtime_meta("litert", threads, xnnpack).items() if k != "timing"}}
+
+    def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
+        kernels = [k for s in specs for k in s.kernels(hw)] + [str(k) for k in extra_kernels]
+        lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
+                        lr_hw=hw, log=log)
+        lut.meta["networks"] = [s.title for s in specs]
+        lut.save(ctx.path("lut.json"))
+        lut.save(ctx.path("lut.csv"))
+        return {"lut_json": "lut.json", "lut_csv": "lut.csv", "n_entries": len(lut),
+                "overhead_ms": lut.meta["overhead_ms"]}
+
+    return pipeline.stage(name, params, fn, profile=config.profile_name(profile), code=_BUILD_CODE, log=log)
+
+
+def load_lut(stage: pipeline.StageResult) -> LUT:
+    return LUT.load(stage.path(stage["lut_json"]))
+
+
+def validation_stage(lut_result: pipeline.StageResult, networks: Sequence[Any], lr_hw: int | Sequence[int], *,
+                     name: str = "latency_lut_validation", profile: str | None = None,
+                     log: Callable[[str], None] = print) -> pipeline.StageResult:
+    """Cached :func:`~srlib.latency.lut_validation.validate` of held-out zoo networks against a
+    :func:`lut_stage` table; writes ``validation.csv`` and returns the summary in ``stage.outputs``."""
+    from srlib import config
+
+    hw = ex.hw_pair(lr_hw)
+    specs = [as_spec(n)[1] for n in networks]
+    if any(not isinstance(s, NetworkSpec) for s in specs):
+        raise TypeError("validation_stage takes zoo specs (NetworkSpec or (name, build_kw)) so that its key is "
+                        "stable; call validate() directly for other modules")
+    params = {"lut_key": lut_result.key, "networks": [[s.name, dict(s.build_kw)] for s in specs],
+              "lr_hw": list(hw)}
+
+    def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
+        lut = load_lut(lut_result)
+        df = validate(lut, specs, hw, workdir=ctx.dir)
+        with io.atomic_write(ctx.path("validation.csv"), "w") as f:
+            df.to_csv(f, index=False)
+        return {"validation_csv": "validation.csv", **summary(df)}
+
+    return pipeline.stage(name, params, fn, profile=config.profile_name(profile), code=_VALIDATION_CODE, log=log)
