@@ -14,11 +14,12 @@
 # # MFAGAN Table 1 — ablation: MFANet, distilling G and D, NAS channel pruning
 #
 # Cheng et al., *MFAGAN* (shared/papers/000_*), Sec. 4.3, Table 1. Six columns, each a chain of cached
-# stages (`srlib/mfagan/stages.py`, `nas.py`):
+# stages (`srlib/mfagan/stages.py`, `nas.py`; the ESRGAN baseline is the shared `srlib.baselines` stage that
+# every paper reads):
 #
 # | column | generator / discriminator | how |
 # |---|---|---|
-# | Baseline | ESRGAN / ESRGAN-D | L1 pre-training, then RaGAN + L1 + perceptual (ESRGAN's recipe) |
+# | Baseline | ESRGAN / ESRGAN-D | L1 pre-training, then RaGAN + 1e-2 L1 + perceptual + 5e-3 adversarial (ESRGAN's recipe, Adam (0.9, 0.999)) |
 # | 1st MFAGAN.L | MFANet-64 / PatchGAN-48 | L1 pre-training, then Eq. (1), lambda1=1, lambda4=1, lambda5=10 |
 # | 2nd distil G+D | MFANet-48 / PatchGAN-32 | + layer-wise distillation of MFAM outputs and D layers 2/4/6 (lambda2=lambda3=0.05) |
 # | 3rd distil G | MFANet-48 / PatchGAN-48 | distillation of G only, fresh D |

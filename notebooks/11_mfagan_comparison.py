@@ -17,15 +17,21 @@
 # Urban100: memory access cost, FLOPs, params, latency, PSNR, LPIPS) and Fig. 5 (memory access cost vs
 # LPIPS on Set5, circle size = FLOPs).
 #
-# - Our models come from the cached stages of the ablation notebook (MFAGAN = Table 1's 5th column);
-#   SRGAN and EnhanceNet are trained here with their own recipes as far as offline allows: SRGAN's VGG54
-#   content loss needs VGG19 weights, so offline it trains as SRGAN-MSE + adversarial; EnhanceNet's
-#   perceptual and Gram texture losses need VGG19 too, so offline it trains with L1 + a pixel-space MSE
-#   stand-in for its perceptual term + adversarial (ESRGAN and MFAGAN likewise: see the ablation notebook).
+# - Our models come from cached stages: MFAGAN = Table 1's 5th column (the ablation notebook); SRGAN,
+#   EnhanceNet and ESRGAN are the shared reference baselines (`srlib.baselines`, trained once per profile
+#   and seed for every paper; ESRGAN's stage is the ablation notebook's, read here, not retrained), each with
+#   its own published recipe (`srlib/baselines/config.py`: values and sources). SRGAN: MSE pre-training
+#   (SRResNet), then VGG54 (relu5_4, features x 1/12.75) + 1e-3 adversarial. EnhanceNet-PAT: L_P on VGG19
+#   pool2/pool5 (2e-1, 2e-2) + Gram texture L_T at conv1_1/2_1/3_1 on 16x16 patches + 2 L_A; its weights
+#   come from a third-party reimplementation (the paper's appendix table was not available), and the
+#   L1 pre-training before it is our assumption. **Offline** every VGG term is a labelled pixel-space
+#   stand-in at the term's weight (identity features; for the texture term, Gram matrices of RGB patches):
+#   each row's note says so.
 # - **AGD** stays *pending*: its searched architecture is not published and our AGD search is its own issue.
 # - **Latency** is measured in the mobile-latency notebook (desktop-CPU proxy), not here.
 # - At `mini` every "Set5/Set14/B100/Urban100" column is the profile's test split, SRGAN and EnhanceNet are
-#   shrunk (32 channels, 4 blocks, SRGAN discriminator base width 16) and every row's note says what was
+#   shrunk (`baselines` in srlib/profiles/mini.yaml: 32 channels, 4 blocks, discriminator base width 16)
+#   and every row's note says what was
 #   trained; the complexity columns are the full paper architectures under MFAGAN's convention.
 
 # %% tags=["parameters"]
