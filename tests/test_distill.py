@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from srlib.mfagan.mfanet import MFANet
-from srlib.models.discriminators import MFAGANPatchDiscriminator
+from srlib.mfagan.patchgan import MFAGANPatchDiscriminator
 from srlib.training.distill import FeatureDistiller
 
 

@@ -20,7 +20,7 @@ _MODEL_MODULES = (
     "srlib.models.bicubic", "srlib.models.esrgan", "srlib.models.srgan", "srlib.models.enhancenet", "srlib.models.feqe",
     "srlib.models.imdn", "srlib.models.rfdn", "srlib.models.carn", "srlib.models.fmen",
     "srlib.models.rcan", "srlib.models.discriminators",
-    "srlib.tpsr.cell", "srlib.tpsr.discriminator", "srlib.mfagan.mfanet",
+    "srlib.tpsr.cell", "srlib.tpsr.discriminator", "srlib.mfagan.mfanet", "srlib.mfagan.patchgan",
 )
 _loaded = False
 
