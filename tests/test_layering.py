@@ -23,7 +23,7 @@ SRLIB = ROOT / "srlib"
 PAPERS = ("mfagan", "tpsr", "adasr", "agd")
 
 #: Shared building blocks (folders; one not created yet is skipped) and the config/pipeline layer (files).
-SHARED_DIRS = ("models", "training", "search", "latency", "baselines", "complexity", "metrics", "data")
+SHARED_DIRS = ("models", "training", "search", "latency", "baselines", "complexity", "metrics", "data", "weights")
 BASE_FILES = ("config.py", "pipeline.py", "io.py", "results.py")
 #: Above the paper packages in the picture, but it joins tidy rows with srlib/reference: no paper code.
 REPORT = "report.py"

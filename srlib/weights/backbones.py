@@ -1,5 +1,8 @@
 """Pretrained ImageNet backbones, checksummed: VGG19 (perceptual loss), VGG16 and AlexNet (LPIPS).
 
+(The authors' released SR checkpoints are in :mod:`srlib.weights.released`; everything public here is
+re-exported as ``srlib.weights.X``.)
+
 The files are torchvision's own checkpoints (same URLs and file names; the 8 hex digits in a torchvision
 file name are the start of its sha256). Here the *full* sha256 and byte count are checked, so a truncated
 or substituted file is never used.
@@ -20,14 +23,12 @@ Consumers must never fall back to random weights: :mod:`srlib.metrics.lpips` rep
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["WeightSpec", "WEIGHTS", "WeightsUnavailable", "weights_dir", "hub_checkpoints_dir", "candidates",
-           "path", "available", "fetch", "load_state_dict", "main"]
+           "path", "available", "fetch", "load_state_dict"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _spec(name: str) -> WeightSpec:
 
 
 def weights_dir() -> Path:
-    from .config import data_dir
+    from ..config import data_dir
 
     return data_dir() / "weights"
 
@@ -108,7 +109,7 @@ _HASHED: dict[tuple, str] = {}
 
 
 def _sha256_cached(p: Path) -> str:
-    from .io import sha256_file
+    from ..io import sha256_file
 
     st = p.stat()
     key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -165,7 +166,7 @@ def available(name: str) -> tuple[bool, str]:
 
 def fetch(name: str, *, timeout: float | None = None, progress: bool = True) -> Path:
     """Download ``name`` into ``<data_dir>/weights`` and verify it (a no-op when already verified)."""
-    from .data.download import DEFAULT_TIMEOUT, fetch as download_fetch
+    from ..data.download import DEFAULT_TIMEOUT, fetch as download_fetch
 
     spec = _spec(name)
     ok, _ = available(name)
@@ -180,7 +181,7 @@ def fetch(name: str, *, timeout: float | None = None, progress: bool = True) -> 
 
 def load_state_dict(name: str) -> dict:
     """The verified checkpoint as a state dict, loaded with ``weights_only=True`` onto the CPU."""
-    from .io import torch_load
+    from ..io import torch_load
 
     p = path(name)
     try:
@@ -190,33 +191,3 @@ def load_state_dict(name: str) -> dict:
     if not isinstance(sd, dict):
         raise WeightsUnavailable(name, f"{p} does not hold a state dict (got {type(sd).__name__})")
     return sd
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m srlib.weights",
-                                 description="Checksummed ImageNet backbones for LPIPS and the VGG loss.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="show each file, its URL and whether a verified copy is present")
-    f = sub.add_parser("fetch", help="download and verify weights into <data>/weights")
-    f.add_argument("names", nargs="+", choices=list(WEIGHTS) + ["all"])
-    f.add_argument("--timeout", type=float, default=None)
-    args = ap.parse_args(argv)
-    if args.cmd == "list":
-        for spec in WEIGHTS.values():
-            ok, reason = available(spec.name)
-            print(f"{spec.name:8s} {'OK ' + str(path(spec.name)) if ok else 'missing'}\n"
-                  f"    {spec.url}\n    sha256 {spec.sha256}  ({spec.used_by})")
-        return 0
-    names = list(WEIGHTS) if "all" in args.names else args.names
-    rc = 0
-    for n in names:
-        try:
-            print(f"{n}: {fetch(n, timeout=args.timeout)}")
-        except Exception as e:  # report every name, then fail
-            print(f"error: {n}: {e}", file=sys.stderr)
-            rc = 1
-    return rc
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
