@@ -110,3 +110,34 @@ def test_enhancenet_recipe_has_its_texture_term(offline):
     p = res.manifest["params"]
     assert p["texture"].startswith("stand-in: Gram matrices") and p["weights"]["adv"] == 2.0
     assert p["perceptual"].startswith("stand-in: identity features (pixel-space MSE x 0.22)")
+
+
+def test_released_source_loads_the_authors_checkpoint_into_a_stage(offline, tmp_path, monkeypatch):
+    import dataclasses
+
+    from test_weights_released import carn_m_file  # a state dict in the authors' CARN-M format
+
+    from srlib.training.runs import load_model
+    from srlib.weights import WeightsUnavailable, released
+
+    prof = config.load("smoke", {"baselines.carn_m.source": "released", "baselines.carn_m.released": "carn_m"})
+    with pytest.raises(WeightsUnavailable, match="fetch carn_m"):
+        baselines.reference(prof, "carn_m", 0)
+    s = released.spec("carn_m")
+    f = tmp_path / "rel" / s.filename
+    f.parent.mkdir()
+    sd = carn_m_file()
+    torch.save(sd, f)
+    monkeypatch.setenv("SRLIB_RELEASED_DIR", str(f.parent))
+    monkeypatch.setitem(released.RELEASED, "carn_m", dataclasses.replace(
+        s, sha256=released.file_sha256(f), size=f.stat().st_size))
+    res = baselines.reference(prof, "carn_m", 0)
+    assert res.name == "baseline_carn_m_released_carn_m" and res.manifest["params"]["checkpoint"] == "carn_m"
+    g, want = load_model(res, "G"), released.from_state_dict("carn_m", sd)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(g(x), want(x))
+    assert baselines.reference(prof, "carn_m", 0).skipped
+    with pytest.raises(ValueError, match="is a 'carn_m' checkpoint, not a 'tpsr'"):
+        baselines.reference(config.load("smoke", {"baselines.tpsr.source": "released",
+                                                  "baselines.tpsr.released": "carn_m"}), "tpsr", 0)

@@ -110,6 +110,8 @@ def trained_as(profile, res: pipeline.StageResult) -> str:
     """What was actually trained (the table's model ids keep the paper's labels, e.g. G64/D48, while
     mini/smoke shrink the widths and schedules): architectures, iterations and the perceptual term."""
     p = res.manifest["params"]
+    if "checkpoint" in p:  # a reference model from the authors' released weights (srlib.baselines.released)
+        return f"the authors' released weights, not trained here: {p['source']} (sha256 {p['sha256'][:12]})"
     models = p["models"]
     percep = p.get("perceptual", "")
     percep = ("perceptual term: pixel-space stand-in (VGG19 ImageNet weights unavailable)"
@@ -124,6 +126,10 @@ def paper_arch(profile, res: pipeline.StageResult) -> tuple[str, dict, str]:
     """The full paper architecture behind a trained model of this profile (for complexity columns)."""
     spec = res.manifest["params"]["models"]["G"]
     name, kw = spec["name"], dict(spec.get("kw", {}))
+    if name == "released":
+        from ..weights import released
+
+        return released.spec(kw["checkpoint"]).model, {}, "full paper architecture (released weights)"
     if name != "mfanet":
         return name, {}, "full paper architecture"
     paper = config.load("paper").mfagan

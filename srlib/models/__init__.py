@@ -19,7 +19,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _MODEL_MODULES = (
     "srlib.models.bicubic", "srlib.models.esrgan", "srlib.models.srgan", "srlib.models.enhancenet", "srlib.models.feqe",
     "srlib.models.imdn", "srlib.models.rfdn", "srlib.models.carn", "srlib.models.fmen",
-    "srlib.models.rcan", "srlib.models.discriminators",
+    "srlib.models.rcan", "srlib.models.discriminators", "srlib.weights.released",
     "srlib.tpsr.cell", "srlib.tpsr.discriminator", "srlib.mfagan.mfanet", "srlib.mfagan.patchgan",
 )
 _loaded = False

@@ -432,3 +432,24 @@ def load(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
     """The released model ``name``: verified file, strict load, [0, 1] in/out, eval mode, on ``device``."""
     p = path(name)
     return from_state_dict(name, load_state_dict(name), file=p).to(device)
+
+
+# --------------------------------------------------------------------------------------------------
+# The architecture of a released checkpoint, as a zoo name (so a cached stage that stores a released
+# model's weights can be rebuilt by srlib.training.runs.load_model like any trained model)
+# --------------------------------------------------------------------------------------------------
+def _register() -> None:
+    from ..models import register
+
+    @register("released")
+    def released_architecture(checkpoint: str) -> nn.Module:
+        """The module :func:`load` returns for ``checkpoint`` (same wrapper, same keys), randomly
+        initialised: a stage loads the released weights into it."""
+        s = spec(checkpoint)
+        from .. import models
+
+        net = models.build(s.model, **dict(s.kwargs))
+        return ZeroOneIO(net, s.wrapper_scale) if s.wrapper_scale != 1.0 else net
+
+
+_register()
