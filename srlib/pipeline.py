@@ -2,8 +2,9 @@
 
 ``stage(name, params, fn, profile=...)`` runs ``fn(ctx)`` in ``results/<profile>/artifacts/<name>/``
 unless a complete manifest with the same key is already there. The key hashes the stage name, its
-params and the source code of the module that defines ``fn`` (plus any ``code=`` modules), so editing
-the stage's code or changing a parameter recomputes it.
+params and the source code of the module that defines ``fn`` and of any ``code=`` modules, together with
+every srlib module those import (:func:`import_closure`), so editing the stage's code, anything it uses,
+or a parameter recomputes it.
 
 - The manifest (key, params, outputs, git commit, package versions, device, seed, start/end, wall time)
   is written atomically and *last*: a folder without one is an unfinished stage.
@@ -74,21 +75,99 @@ class StageResult:
 
 
 def code_version(*objs: Any) -> str:
-    """sha256 over the source of the modules that define ``objs`` (functions, classes or modules)."""
+    """sha256 over the source of the modules that define ``objs`` (functions, classes or modules) and of
+    every ``srlib`` module they import, directly or not (:func:`import_closure`), so editing a leaf module a
+    stage uses (a model file, srlib/data, a metric) makes the stage stale, and editing an unrelated one
+    does not. Modules registered by name (``srlib.models.build``) are not imports: a stage that builds a
+    model by name lists the defining module in ``code=`` (``srlib.training.runs`` does).
+    """
     h = hashlib.sha256()
-    seen: set[str] = set()
+    names: list[str] = []
+    fallbacks: list[str] = []
     for o in objs:
         mod = o if isinstance(o, ModuleType) else inspect.getmodule(o)
-        if mod is None or mod.__name__ in seen:
+        if mod is None:
             continue
-        seen.add(mod.__name__)
         try:
-            src = inspect.getsource(mod)
+            inspect.getsource(mod)
         except (OSError, TypeError):  # e.g. defined in a notebook cell: fall back to the function
-            src = inspect.getsource(o) if not isinstance(o, ModuleType) else mod.__name__
-        h.update(mod.__name__.encode())
+            fallbacks.append(inspect.getsource(o) if not isinstance(o, ModuleType) else mod.__name__)
+            continue
+        names.append(mod.__name__)
+    for name in sorted(import_closure(names)):
+        h.update(name.encode())
+        h.update(_source(name).encode())
+    for src in fallbacks:
         h.update(src.encode())
     return h.hexdigest()[:16]
+
+
+_SOURCES: dict[str, tuple[float, str, tuple[str, ...]]] = {}  # module -> (mtime, source, srlib imports)
+ROOTS: tuple[str, ...] = ("srlib",)  # the packages whose modules a stage key follows
+
+
+def _module_file(name: str) -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _parse(name: str) -> tuple[str, tuple[str, ...]]:
+    """(source, the srlib modules it imports anywhere in the file -- functions included)."""
+    import ast
+
+    f = _module_file(name)
+    if f is None:
+        return name, ()
+    mtime = f.stat().st_mtime_ns
+    hit = _SOURCES.get(name)
+    if hit and hit[0] == mtime and hit[1] == f.read_text():
+        return hit[1], hit[2]
+    src = f.read_text()
+    pkg = name if f.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = pkg.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    deps = tuple(sorted(m for m in found if _ours(m) and _module_file(m)))
+    _SOURCES[name] = (mtime, src, deps)
+    return src, deps
+
+
+def _ours(m: str) -> bool:
+    return any(m == r or m.startswith(r + ".") for r in ROOTS)
+
+
+def _source(name: str) -> str:
+    return _parse(name)[0]
+
+
+def import_closure(names: Iterable[str]) -> set[str]:
+    """Every srlib module reachable from ``names`` through import statements (at any depth, in function
+    bodies too), ``names`` included, with the packages whose ``__init__`` runs on the way."""
+    seen: set[str] = set()
+    todo = [n for n in names]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        parts = n.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts)) if _ours(".".join(parts[:i]))]
+        todo += list(_parse(n)[1])
+    return {n for n in seen if _module_file(n) is not None}
 
 
 def stage_key(name: str, params: Mapping[str, Any], code: str) -> str:

@@ -84,3 +84,40 @@ def test_missing_output_names_stage():
 def test_bad_stage_name():
     with pytest.raises(ValueError, match="bad stage name"):
         pipeline.stage("a/b", {}, lambda ctx: {}, profile="t")
+
+
+def test_stage_key_follows_the_import_closure(tmp_path, monkeypatch):
+    """Editing a module the stage's code imports (at any depth) makes it stale; an unrelated one does not."""
+    import importlib
+    import sys
+
+    pkg = tmp_path / "keypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "leaf.py").write_text("SCALE = 2\n")
+    (pkg / "mid.py").write_text("from . import leaf\n\ndef f(x):\n    return x * leaf.SCALE\n")
+    (pkg / "other.py").write_text("UNUSED = 1\n")
+    (pkg / "stagefn.py").write_text("def run(ctx):\n    from .mid import f\n    return {'y': f(3)}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pipeline, "ROOTS", ("srlib", "keypkg"))
+    mod = importlib.import_module("keypkg.stagefn")
+    assert pipeline.import_closure(["keypkg.stagefn"]) == {"keypkg", "keypkg.stagefn", "keypkg.mid", "keypkg.leaf"}
+    first = pipeline.stage("closure", {}, mod.run, profile="t")
+    assert pipeline.stage("closure", {}, mod.run, profile="t").skipped
+    (pkg / "other.py").write_text("UNUSED = 2\n")       # unrelated: still complete
+    assert pipeline.stage("closure", {}, mod.run, profile="t").skipped
+    (pkg / "leaf.py").write_text("SCALE = 50\n")        # a leaf two imports away: stale
+    for m in [m for m in sys.modules if m.startswith("keypkg") and m != "keypkg.stagefn"]:
+        sys.modules.pop(m)  # so the re-run imports the edited leaf
+    again = pipeline.stage("closure", {}, mod.run, profile="t")
+    assert not again.skipped and again.key != first.key and again["y"] == 150
+    for m in [m for m in sys.modules if m.startswith("keypkg")]:
+        sys.modules.pop(m)
+
+
+def test_training_stage_key_covers_the_model_it_builds_by_name():
+    from srlib.models import module_of
+
+    closure = pipeline.import_closure([module_of("mfanet").__name__])
+    assert {"srlib.mfagan.mfanet", "srlib.models.common"} <= closure
+    assert "srlib.mfagan.nas" not in closure

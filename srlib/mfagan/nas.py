@@ -41,7 +41,8 @@ def supergenerator(profile, seed: int, init: pipeline.StageResult, tag: str) -> 
 
     return runs.train_stage(profile, f"mfagan_supergenerator_{tag}_s{seed}", models={"G": g},
                             params={"width_choices": list(m.width_choices), "tag": tag,
-                                    "perceptual": percep_desc},
+                                    "perceptual": percep_desc, "n_random": m.supernet_random_samples,
+                                    "lambda_recon": m.lambda_recon, "lambda_percep": m.lambda_percep},
                             make_step=make_step, lrs={"G": m.lr_gan}, total=m.supernet_iters,
                             milestones=m.supernet_milestones, seed=seed, init={"G": (init, "G")},
                             code=[supernet], ddp=False)

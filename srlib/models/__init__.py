@@ -8,6 +8,8 @@ complete on first use.
 from __future__ import annotations
 
 import importlib
+import sys
+from types import ModuleType
 from typing import Callable
 
 import torch.nn as nn
@@ -54,6 +56,14 @@ def names() -> list[str]:
     """All registered model names, sorted."""
     _load_all()
     return sorted(_REGISTRY)
+
+
+def module_of(name: str) -> ModuleType:
+    """The module that defines registered model ``name`` (a stage that builds it by name hashes it)."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; valid names: {', '.join(sorted(_REGISTRY))}")
+    return sys.modules[_REGISTRY[name].__module__]
 
 
 def build(name: str, **kw) -> nn.Module:

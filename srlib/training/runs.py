@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from .. import data, io, pipeline
 from ..metrics.psnr_ssim import psnr, quantize
-from ..models import build
+from ..models import build, module_of
 from . import distributed as dist
 from . import loop
 
@@ -111,7 +111,8 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
         dist.barrier()
         return {"weights": {r: f"{r}.pt" for r in nets}, "final": res.metrics, "metrics": loop.METRICS}
 
-    return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code])
+    built = [module_of(s["name"]) for s in models.values()]  # registered by name: not an import
+    return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code, *built])
 
 
 def pixel_stage(profile, name: str, *, g: Mapping, seed: int, iters: int, lr: float, loss: str = "l1",
