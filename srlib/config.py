@@ -371,4 +371,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # run the imported module's main: the sections register themselves with srlib.config, not __main__
+    from srlib.config import main as _main
+
+    raise SystemExit(_main())

@@ -136,3 +136,29 @@ def test_a_section_merges_over_its_defaults_and_rejects_nonsense(tmp_path, monke
         (tmp_path / name).write_text(text)
         with pytest.raises(ConfigError, match=msg):
             config.load(name[:-5])
+
+
+@pytest.mark.parametrize("override, msg", [
+    ({"mfagan.search_parent_ratio": 1.5}, r"mfagan.search_parent_ratio must be in \(0, 1\]"),
+    ({"mfagan.search_mutate_prob": 2.0}, r"mfagan.search_mutate_prob must be in \[0, 1\]"),
+    ({"mfagan.supernet_random_samples": -1}, r"mfagan.supernet_random_samples must be >= 0"),
+    ({"mfagan.lambda_adv": -10.0}, r"mfagan.lambda_adv must be >= 0"),
+    ({"mfagan.gan_milestones": [50, 500]}, r"mfagan.gan_milestones \[50, 500\] must increase strictly"),
+    ({"mfagan.student_g": 40}, r"must not be wider than the teacher"),
+    ({"mfagan.seeds": [0, 0]}, r"mfagan.seeds \[0, 0\] lists a seed twice"),
+    ({"data.lr_patch": 12}, r"data.lr_patch=12: the HR patch \(48\) must be a multiple of 32"),
+    ({"baselines.esrgan.lr_patch": 12}, r"baselines.esrgan.lr_patch: the HR patch \(48\)"),
+])
+def test_nonsense_profile_values_are_refused_naming_the_key(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        config.load("mini", overrides=override)
+
+
+def test_config_check_as_a_module_sees_the_registered_sections():
+    """`python -m srlib.config check` (the Makefile's first step) runs the module as __main__."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "srlib.config", "check", "mini"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "profile 'mini' OK" in out.stdout

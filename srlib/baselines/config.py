@@ -89,6 +89,11 @@ class Recipe:
             raise ConfigError(f"{where}.percep_layers and percep_layer_weights must have the same length")
         if len(self.texture_layers) != len(self.texture_layer_weights):
             raise ConfigError(f"{where}.texture_layers and texture_layer_weights must have the same length")
+        hr = (self.lr_patch or profile.data.lr_patch) * profile.data.scale
+        if self.d == "esrgan_d" and hr % 32:
+            raise ConfigError(f"{where}.lr_patch: the HR patch ({hr}) must be a multiple of 32 for esrgan_d")
+        if self.w_texture and hr % self.texture_patch:
+            raise ConfigError(f"{where}.texture_patch={self.texture_patch} must divide the HR patch ({hr})")
 
 
 def _schedule(where: str, stage: str, lr: float, milestones, iters: int, betas) -> None:

@@ -61,6 +61,32 @@ class MFAGANConfig:
             raise ConfigError(f"{where}.search_latency_ratio must be in (0, 1]")
         if len(self.fig6_seeds) < 1 or len(self.seeds) < 1:
             raise ConfigError(f"{where}.seeds and {where}.fig6_seeds must list at least one seed")
+        for k in ("seeds", "fig6_seeds"):
+            v = getattr(self, k)
+            if len(set(v)) != len(v):
+                raise ConfigError(f"{where}.{k} {list(v)} lists a seed twice (a paired verdict would count it twice)")
+        if self.student_g > self.teacher_g or self.student_d > self.teacher_d:
+            raise ConfigError(f"{where}: the student (G{self.student_g}/D{self.student_d}) must not be wider than "
+                              f"the teacher (G{self.teacher_g}/D{self.teacher_d}) it is distilled from (Sec. 3.4)")
+        if not 0 < self.search_parent_ratio <= 1:
+            raise ConfigError(f"{where}.search_parent_ratio must be in (0, 1], got {self.search_parent_ratio}")
+        if not 0 <= self.search_mutate_prob <= 1:
+            raise ConfigError(f"{where}.search_mutate_prob must be in [0, 1], got {self.search_mutate_prob}")
+        if self.supernet_random_samples < 0:
+            raise ConfigError(f"{where}.supernet_random_samples must be >= 0, got {self.supernet_random_samples}")
+        for k in ("lambda_recon", "lambda_distill_g", "lambda_distill_d", "lambda_percep", "lambda_adv",
+                  "lr_pretrain", "lr_gan"):
+            if getattr(self, k) < 0 or (k.startswith("lr") and getattr(self, k) == 0):
+                raise ConfigError(f"{where}.{k} must be {'> 0' if k.startswith('lr') else '>= 0'}, "
+                                  f"got {getattr(self, k)}")
+        for ms, total in (("gan_milestones", "gan_iters"), ("supernet_milestones", "supernet_iters")):
+            v, n = list(getattr(self, ms)), getattr(self, total)
+            if v != sorted(set(v)) or any(x <= 0 or x >= n for x in v):
+                raise ConfigError(f"{where}.{ms} {v} must increase strictly and lie inside (0, {total}={n})")
+        hr = profile.data.lr_patch * profile.data.scale
+        if hr % 32:
+            raise ConfigError(f"data.lr_patch={profile.data.lr_patch}: the HR patch ({hr}) must be a multiple of "
+                              f"32 for ESRGAN's discriminator in {where} (Fig. 6) and the 3 stride-2 PatchGAN stages")
         if self.val_every % profile.train.log_every:
             raise ConfigError(f"{where}.val_every={self.val_every} must be a multiple of "
                               f"train.log_every={profile.train.log_every} (each validation on its own log line)")
