@@ -66,8 +66,13 @@ reproduce: check-profile $(STAMP) kernel
 	done
 	@$(PY) -c "from srlib import report; print('report:', report.build_html('$(SRLIB_PROFILE)'))"
 
+# As root (containers, these machines) Jupyter refuses to start without --allow-root; without a display
+# it must not try to open a browser. Jupyter prints the URL with its token; LAB_ARGS adds options.
+LAB_ARGS ?=
 lab: $(STAMP) kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
+		$$( [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && echo --no-browser ) $(LAB_ARGS)
 
 # Regenerate notebooks/*.ipynb from their jupytext sources notebooks/*.py (py:percent).
 notebooks: $(STAMP)
