@@ -141,3 +141,18 @@ def test_released_source_loads_the_authors_checkpoint_into_a_stage(offline, tmp_
     with pytest.raises(ValueError, match="is a 'carn_m' checkpoint, not a 'tpsr'"):
         baselines.reference(config.load("smoke", {"baselines.tpsr.source": "released",
                                                   "baselines.tpsr.released": "carn_m"}), "tpsr", 0)
+
+
+def test_training_summary_rows_set_each_stage_beside_bicubic(offline):
+    from srlib.training import summary
+
+    prof = config.load("smoke", {"train.progress": False})
+    res = baselines.reference(prof, "tpsr", 0)
+    rows = summary.stage_rows(prof, "tpsr", res, what="pixel recipe", table="t", seed=0)
+    by = {(r["metric"], r["dataset"]): r for r in rows}
+    assert {ds for m, ds in by if m == "psnr"} == {"skimage_val (val)", "skimage_test"}
+    assert by[("iterations", "")]["value"] == prof.baselines.tpsr.pixel_iters
+    assert by[("train_seconds", "")]["value"] == res.manifest["wall_s"]
+    assert "batch 2 x LR 16px" in by[("psnr", "skimage_test")]["note"]
+    bic = {r["dataset"]: r["value"] for r in summary.bicubic_rows(prof, "t")}
+    assert set(bic) == {"skimage_val (val)", "skimage_test"} and all(20 < v < 40 for v in bic.values())
