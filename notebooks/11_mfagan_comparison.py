@@ -111,14 +111,42 @@ pts
 ps = ours[(ours.metric == "psnr") & (ours.dataset == cfg.data.test_sets[0])].pivot_table(index="seed", columns="model", values="value")
 claims = []
 for other in ("srgan", "enhancenet", "esrgan"):
-    v, ev = report.verdict(ps["mfagan"], ps[other], True)
+    v, ev = report.verdict(ps["mfagan"], ps[other], True, unit="dB")
     claims.append(report.Claim("mfagan", f"MFAGAN has higher PSNR than {other} (Table 2, 'best PSNR in most datasets')", v, ev))
+# The memory claim is a property of the search space, not of this run: every SubGenerator of MFAGAN's
+# space (widths {48, 32, 24} at paper scale) needs far less memory access than ESRGAN, so no search result
+# could fail it. We say so, with the numbers, instead of a verdict fixed by construction.
+from srlib.complexity.conventions import convention, printed_memory
+from srlib.complexity.counters import measure
+from srlib.models import build
+
+conv = convention("mfagan", "table2")
+largest = printed_memory(measure(build("mfanet", num_feat=48), conv.lr_hw, bias=conv.bias), conv)
 mem = ours[ours.metric == "memory"].set_index("model").value
-claims.append(report.Claim("mfagan", "MFAGAN needs about 8x less memory access than ESRGAN (8.2x printed)",
-                           "holds" if mem["esrgan"] / mem["mfagan"] > 5 else "does not hold",
-                           f"ratio {mem['esrgan'] / mem['mfagan']:.1f}x on the paper architectures (our searched widths)"))
+claims.append(report.Claim(
+    "mfagan", "MFAGAN needs about 8x less memory access than ESRGAN (8.2x printed)",
+    "property of the search space (not decided by this run)",
+    f"ours {mem['esrgan'] / mem['mfagan']:.1f}x for the SubGenerator our search selected; the *largest* "
+    f"SubGenerator of the space (MFANet-48) is already {mem['esrgan'] / largest:.1f}x below ESRGAN, so every "
+    "searched model meets the claim (paper architectures, MFAGAN's memory convention)"))
 report.write_claims("mfagan_comparison", claims, cfg.name)
 report.claims_frame(claims)
+
+# %% [markdown]
+# ## Collapse check
+# A trained generator more than 1 dB below bicubic on the same split has collapsed or is untrained at
+# this scale; it is listed here, loudly, so its row is not read as a result.
+
+# %%
+from srlib.training import summary
+
+bic = {r["dataset"]: r["value"] for r in summary.bicubic_rows(cfg, "bicubic")}
+collapsed = report.below_bicubic(ours, bic, margin=1.0)
+for r in collapsed.itertuples():
+    print(f"BELOW BICUBIC by {r.below_bicubic_db:.2f} dB: {r.model} (seed {r.seed}, {r.dataset}: "
+          f"{r.value:.2f} vs bicubic {r.bicubic:.2f}; stage {r.stage})")
+print(f"{len(collapsed)} of {int((ours.metric == 'psnr').sum())} PSNR cells more than 1 dB below bicubic")
+collapsed
 
 # %%
 assert ours[(ours.metric == "psnr") & (ours.model != "agd")].value.notna().all()

@@ -67,9 +67,9 @@ tab.pivot_table(index="seed", columns=["model", "metric"], values="value").round
 fin = tab[tab.metric == "final_val_psnr"].pivot_table(index="seed", columns="model", values="value")
 std = tab[tab.metric == "val_psnr_std_over_steps"].pivot_table(index="seed", columns="model", values="value")
 claims = [report.Claim("mfagan", "PatchGAN gives better PSNR than ESRGAN's discriminator (Fig. 6)",
-                       *report.verdict(fin["mfagan_l_patchgan"], fin["mfagan_l_esrgan"], True)),
+                       *report.verdict(fin["mfagan_l_patchgan"], fin["mfagan_l_esrgan"], True, unit="dB")),
           report.Claim("mfagan", "PatchGAN gives steadier PSNR (smaller fluctuation over iterations)",
-                       *report.verdict(std["mfagan_l_patchgan"], std["mfagan_l_esrgan"], False))]
+                       *report.verdict(std["mfagan_l_patchgan"], std["mfagan_l_esrgan"], False, unit="dB"))]
 report.write_claims("mfagan_discriminator", claims, cfg.name)
 report.claims_frame(claims)
 

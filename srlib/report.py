@@ -85,23 +85,82 @@ class Claim:
     evidence: str
 
 
-def verdict(a: Iterable[float], b: Iterable[float], higher_is_better: bool = True) -> tuple[str, str]:
-    """Does A beat B? Paired over seeds: 'holds' if A is better on every seed, 'does not hold' if
-    worse on every seed, else 'inconclusive at this scale'. One seed is always inconclusive."""
+def _interval(d: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
+    """Mean, std and the two-sided ``confidence`` interval (Student t) of the paired differences ``d``."""
+    from scipy import stats
+
+    n = d.size
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / np.sqrt(n)
+    return mean, sd, mean - half, mean + half
+
+
+def verdict(a: Iterable[float], b: Iterable[float], higher_is_better: bool = True, *, margin: float = 0.0,
+            confidence: float = 0.95, unit: str = "") -> tuple[str, str]:
+    """Does A beat B by more than ``margin``? Paired over seeds (A and B in seed order).
+
+    With the differences d = A - B (B - A when lower is better) over n seeds, their mean, std and the
+    two-sided ``confidence`` interval of the mean (Student t, n - 1 degrees of freedom):
+
+    * *holds* when the whole interval lies above ``margin``;
+    * *does not hold* when it lies below ``-margin`` (A worse than B), or, with ``margin > 0``, inside
+      (-margin, margin) (a gain, if any, smaller than the margin);
+    * else *inconclusive at this scale*. One seed gives no spread: always inconclusive, with the
+      difference. Two samples of one distribution come out inconclusive (up to the 1 - confidence error
+      rate of the interval)."""
     a, b = np.asarray(list(a), float), np.asarray(list(b), float)
     if a.size == 0 or b.size == 0 or np.isnan(a).any() or np.isnan(b).any():
         return "not measured", "no values"
     if a.shape != b.shape:
         raise ValueError(f"paired verdict needs as many A as B values ({a.size} vs {b.size})")
     d = (a - b) if higher_is_better else (b - a)
-    ev = f"mean A {a.mean():.4g} vs B {b.mean():.4g} over {a.size} seed(s); A better on {int((d > 0).sum())}"
+    u = f" {unit}" if unit else ""
+    head = f"A {a.mean():.4g} vs B {b.mean():.4g}{u}; gain of A {d.mean():+.3g}{u}"
     if a.size < 2:
-        return "inconclusive at this scale", ev + " (one seed)"
-    if (d > 0).all():
+        return "inconclusive at this scale", f"{head} on one seed (no spread; margin {margin:g}{u})"
+    mean, sd, lo, hi = _interval(d, confidence)
+    ev = (f"{head} +- {sd:.2g} (std over {a.size} seeds), {100 * confidence:.0f}% interval "
+          f"[{lo:+.3g}, {hi:+.3g}]{u}, margin {margin:g}{u}; A better on {int((d > 0).sum())} of {a.size}")
+    if lo > margin:
         return "holds", ev
-    if (d < 0).all():
+    if hi < -margin or (margin > 0 and -margin < lo and hi < margin):
         return "does not hold", ev
     return "inconclusive at this scale", ev
+
+
+def within(a: Iterable[float], b: Iterable[float], tolerance: float, *, confidence: float = 0.95,
+           unit: str = "") -> tuple[str, str]:
+    """Is A within ``tolerance`` of B ("comparable to")? Paired over seeds, d = A - B: *holds* when the
+    ``confidence`` interval of the mean difference lies inside (-tolerance, tolerance), *does not hold*
+    when it lies entirely outside, else inconclusive; one seed is inconclusive."""
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    if a.size == 0 or b.size == 0 or np.isnan(a).any() or np.isnan(b).any():
+        return "not measured", "no values"
+    if a.shape != b.shape:
+        raise ValueError(f"paired verdict needs as many A as B values ({a.size} vs {b.size})")
+    d = a - b
+    u = f" {unit}" if unit else ""
+    head = f"A - B = {d.mean():+.3g}{u} (tolerance +-{tolerance:g}{u})"
+    if a.size < 2:
+        return "inconclusive at this scale", f"{head} on one seed (no spread)"
+    mean, sd, lo, hi = _interval(d, confidence)
+    ev = f"{head}, std {sd:.2g} over {a.size} seeds, {100 * confidence:.0f}% interval [{lo:+.3g}, {hi:+.3g}]{u}"
+    if -tolerance < lo and hi < tolerance:
+        return "holds", ev
+    if lo > tolerance or hi < -tolerance:
+        return "does not hold", ev
+    return "inconclusive at this scale", ev
+
+
+def below_bicubic(ours: pd.DataFrame, bicubic: Mapping[str, float], margin: float = 1.0) -> pd.DataFrame:
+    """The PSNR rows of ``ours`` more than ``margin`` dB below bicubic on the same dataset (``bicubic``:
+    {dataset: PSNR}): trained generators that collapsed or are untrained, which a table must say loudly
+    instead of passing them on as numbers."""
+    p = ours[(ours.metric == "psnr") & ours.dataset.isin(list(bicubic))].copy()
+    p["bicubic"] = p.dataset.map(dict(bicubic))
+    p["below_bicubic_db"] = p.bicubic - p.value
+    return p[p.below_bicubic_db > margin][["model", "dataset", "seed", "value", "bicubic", "below_bicubic_db",
+                                            "stage"]].reset_index(drop=True)
 
 
 def claims_frame(claims: Iterable[Claim]) -> pd.DataFrame:

@@ -41,12 +41,34 @@ def test_missing_value_keeps_reason():
 
 
 def test_verdicts():
-    assert report.verdict([2, 3, 4], [1, 2, 3])[0] == "holds"
-    assert report.verdict([0.1, 0.1], [0.2, 0.3], higher_is_better=False)[0] == "holds"
-    assert report.verdict([1, 2], [2, 3])[0] == "does not hold"
+    assert report.verdict([2, 3, 4], [1, 2, 3])[0] == "holds"          # +1 on every seed, no spread
+    assert report.verdict([0.1, 0.1], [0.2, 0.3], higher_is_better=False)[0] == "inconclusive at this scale"
+    assert report.verdict([0.1, 0.1, 0.1], [0.2, 0.3, 0.25], higher_is_better=False)[0] == "holds"
+    assert report.verdict([1, 2, 3], [2, 3, 4])[0] == "does not hold"
     assert report.verdict([1, 3], [2, 2])[0] == "inconclusive at this scale"
-    assert report.verdict([5], [1])[0] == "inconclusive at this scale"
+    v, ev = report.verdict([5], [1], unit="dB")
+    assert v == "inconclusive at this scale" and "+4 dB on one seed" in ev
     assert report.verdict([], [1])[0] == "not measured"
+    # a margin: a consistent gain smaller than the margin is no gain worth the claim
+    assert report.verdict([1.1, 1.12, 1.09], [1, 1, 1], margin=0.5)[0] == "does not hold"
+    v, ev = report.verdict([1.6, 1.7, 1.65], [1, 1, 1], margin=0.5, unit="dB")
+    assert v == "holds" and "margin 0.5 dB" in ev and "95% interval" in ev and "std over 3 seeds" in ev
+
+
+def test_two_samples_of_one_distribution_are_inconclusive():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    verdicts = [report.verdict(rng.normal(30, 0.3, 3), rng.normal(30, 0.3, 3))[0] for _ in range(200)]
+    inconclusive = verdicts.count("inconclusive at this scale") / len(verdicts)
+    assert inconclusive > 0.9  # "better on every seed" alone would call ~25% of these "holds"
+
+
+def test_within_tolerance():
+    assert report.within([30.1, 30.2, 30.15], [30.3, 30.35, 30.3], 0.5)[0] == "holds"
+    assert report.within([29.0, 29.1, 29.05], [30.3, 30.35, 30.3], 0.5)[0] == "does not hold"
+    assert report.within([30.1], [30.3], 0.5)[0] == "inconclusive at this scale"
+
 
 
 def test_tables_roundtrip_and_html(tmp_path, monkeypatch):
@@ -60,3 +82,10 @@ def test_tables_roundtrip_and_html(tmp_path, monkeypatch):
         results.read_table("nope", "mini")
     with pytest.raises(ValueError, match="unknown columns"):
         results.frame([{"paper": "p", "table": "t", "model": "m", "metric": "x", "profile": "mini", "bogus": 1}])
+
+
+def test_below_bicubic_lists_collapsed_rows():
+    rows = [results.row(paper="p", table="t", model=m, dataset="test", metric="psnr", value=v, profile="x", seed=0)
+            for m, v in (("ok", 27.5), ("slightly_low", 26.5), ("collapsed", 9.9))]
+    out = report.below_bicubic(results.frame(rows), {"test": 27.16}, margin=1.0)
+    assert out.model.tolist() == ["collapsed"] and out.below_bicubic_db.iloc[0] == pytest.approx(17.26)
