@@ -188,8 +188,16 @@ def stage_dir(profile: str, name: str) -> Path:
 
 def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Mapping[str, Any] | None], *,
           profile: str, seed: int | None = None, code: Iterable[Any] = (),
-          log: Callable[[str], None] = print) -> StageResult:
-    """Run ``fn`` as a cached stage (see module docstring) and return its handle."""
+          log: Callable[[str], None] = print, all_ranks: bool = False) -> StageResult:
+    """Run ``fn`` as a cached stage (see module docstring) and return its handle.
+
+    Under ``torchrun``: a stage that is not data-parallel training (a lookup table, a search, an
+    evaluation, an export: the default) runs on rank 0 alone while the other ranks wait, then every rank
+    reads its manifest, so N ranks never time kernels at once or write one folder; a failure on rank 0 is
+    raised on every rank. ``all_ranks=True`` (the DDP training stages) runs ``fn`` on every rank.
+    """
+    if not all_ranks and _world() > 1:
+        return _rank0_stage(name, params, fn, profile=profile, seed=seed, code=code, log=log)
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad stage name {name!r}: use a plain folder name")
     params = json.loads(json.dumps(dict(params), sort_keys=True, default=io._json_default))
@@ -221,7 +229,59 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
     return StageResult(name, key, d, manifest, False, outputs)
 
 
+def _world() -> int:
+    if _single_process.depth:
+        return 1
+    try:
+        import torch.distributed as td
+        return td.get_world_size() if td.is_available() and td.is_initialized() else 1
+    except ImportError:  # pragma: no cover
+        return 1
+
+
+def _rank0_stage(name, params, fn, *, profile, seed, code, log) -> StageResult:
+    import torch.distributed as td
+
+    result, error = None, None
+    if _rank() == 0:
+        try:
+            with _single_process():
+                result = stage(name, params, fn, profile=profile, seed=seed, code=code, log=log, all_ranks=True)
+        except BaseException as e:  # every rank must learn of it, or they wait for ever
+            error = f"{type(e).__name__}: {e}"
+            raise_later = e
+    box = [error]
+    td.broadcast_object_list(box, src=0)
+    if _rank() == 0:
+        if error is not None:
+            raise raise_later
+        return result
+    if box[0] is not None:
+        raise RuntimeError(f"stage {name!r} failed on rank 0: {box[0]}")
+    d = stage_dir(profile, name)
+    manifest = io.read_json(d / MANIFEST)
+    return StageResult(name, manifest["key"], d, manifest, True, manifest.get("outputs", {}))
+
+
+def rank0_only() -> bool:
+    """True while a rank-0-only stage runs (its code must not wait for the other ranks)."""
+    return _single_process.depth > 0
+
+
+class _single_process:
+    """Inside a rank-0-only stage, nested stages and barriers act as in one process."""
+    depth = 0
+
+    def __enter__(self):
+        _single_process.depth += 1
+
+    def __exit__(self, *exc):
+        _single_process.depth -= 1
+
+
 def _rank() -> int:
+    if _single_process.depth:
+        return 0
     try:
         import torch.distributed as td
         return td.get_rank() if td.is_available() and td.is_initialized() else 0
@@ -230,6 +290,8 @@ def _rank() -> int:
 
 
 def _barrier() -> None:
+    if _single_process.depth:
+        return
     try:
         import torch.distributed as td
         if td.is_available() and td.is_initialized():

@@ -4,8 +4,9 @@
     python -m srlib.mfagan --profile mini --only table1                      # one process
 
 Every stage is cached under results/<profile>/artifacts/, so the notebooks (make reproduce) then read
-the finished stages instead of training again. Under torchrun each rank runs the same stage sequence; the
-training stages use DDP and only rank 0 writes checkpoints, logs and manifests.
+the finished stages instead of training again. Under torchrun each rank walks the same stage sequence: the
+training stages use DDP on every rank (only rank 0 writes checkpoints, logs and manifests); the lookup
+table, the search and the evaluations run on rank 0 alone while the others wait, then read its result.
 """
 from __future__ import annotations
 

@@ -42,7 +42,11 @@ def init_from_env(backend: str | None = None, timeout_s: float = 1800) -> bool:
 
 
 def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """True under torchrun with several ranks -- except inside a stage that runs on rank 0 alone
+    (:func:`srlib.pipeline.stage`), where the code acts as in one process."""
+    from ..pipeline import rank0_only
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1 and not rank0_only()
 
 
 def rank() -> int:

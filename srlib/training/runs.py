@@ -112,7 +112,8 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
         return {"weights": {r: f"{r}.pt" for r in nets}, "final": res.metrics, "metrics": loop.METRICS}
 
     built = [module_of(s["name"]) for s in models.values()]  # registered by name: not an import
-    return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code, *built])
+    return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code, *built],
+                          all_ranks=True)  # data-parallel training: every rank runs it
 
 
 def pixel_stage(profile, name: str, *, g: Mapping, seed: int, iters: int, lr: float, loss: str = "l1",
