@@ -16,7 +16,10 @@ def test_same_widths_zero_and_parameter_free():
     feats = [torch.randn(2, 8, 5, 5), torch.randn(2, 16, 3, 3)]
     assert d(feats, [f.clone() for f in feats]).item() == 0.0
     other = [f + 0.1 for f in feats]
-    assert d(feats, other).item() == pytest.approx(0.01, rel=1e-4)   # per-element MSE, mean over layers
+    # per-sample L2 norm (Eq. 3): 0.1 * sqrt(8*5*5) and 0.1 * sqrt(16*3*3), mean over layers
+    assert d(feats, other).item() == pytest.approx((0.1 * 200 ** 0.5 + 0.1 * 144 ** 0.5) / 2, rel=1e-4)
+    mse = FeatureDistiller([8, 16], [8, 16], criterion="mse")
+    assert mse(feats, other).item() == pytest.approx(0.01, rel=1e-4)   # per-element MSE, mean over layers
 
 
 def test_positive_and_gradients_reach_student_and_projection_not_teacher():
@@ -76,3 +79,16 @@ def test_validation():
         d([torch.randn(1, 4, 4, 4)], [torch.randn(1, 16, 4, 4)])
     l1 = FeatureDistiller([2], [2], criterion="l1")
     assert l1([torch.zeros(1, 2, 2, 2)], [torch.ones(1, 2, 2, 2)]).item() == 1.0
+
+
+def test_l2_norm_is_mfagan_eq3_by_hand():
+    """(1/n) sum_i ||T_i - S_i||_2 per sample, batch mean: two layers, two samples, numbers by hand."""
+    s1 = torch.zeros(2, 1, 1, 2)
+    t1 = torch.tensor([[[[3.0, 4.0]]], [[[0.0, 0.0]]]])     # sample norms 5 and 0 -> batch mean 2.5
+    s2 = torch.zeros(2, 2, 1, 1)
+    t2 = torch.tensor([[[[1.0]], [[0.0]]], [[[0.0]], [[2.0]]]])  # sample norms 1 and 2 -> 1.5
+    d = FeatureDistiller([1, 2], [1, 2])
+    assert d.criterion == "l2"
+    assert d([s1, s2], [t1, t2]).item() == pytest.approx((2.5 + 1.5) / 2)
+    mse = FeatureDistiller([1, 2], [1, 2], criterion="mse")
+    assert mse([s1, s2], [t1, t2]).item() == pytest.approx((25 / 4 + 5 / 4) / 2)

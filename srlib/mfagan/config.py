@@ -36,6 +36,7 @@ class MFAGANConfig:
     lambda_distill_d: float = 0.05  # lambda3
     lambda_percep: float = 1.0     # lambda4
     lambda_adv: float = 10.0       # lambda5
+    distill_norm: str = "l2"       # Eqs. (3)-(4) as printed: unsquared L2 norm per sample; "mse" an option
     supernet_random_samples: int = 2  # sandwich rule: largest + smallest + this many random
     search_population: int = 100
     search_generations: int = 50
@@ -57,6 +58,7 @@ class MFAGANConfig:
             raise ConfigError(f"{where}.width_choices {list(self.width_choices)} must be non-empty and "
                               f"at most student_g={self.student_g} (SubGenerators slice the SuperGenerator)")
         check_choice(f"{where}.search_constraint", self.search_constraint, ("latency", "macs", "memory"))
+        check_choice(f"{where}.distill_norm", self.distill_norm, ("l2", "mse", "l1"))
         if not 0 < self.search_latency_ratio <= 1:
             raise ConfigError(f"{where}.search_latency_ratio must be in (0, 1]")
         if len(self.fig6_seeds) < 1 or len(self.seeds) < 1:

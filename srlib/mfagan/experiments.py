@@ -23,6 +23,8 @@ from . import nas, stages
 PAPER = "mfagan"
 TABLE1 = ("esrgan", "mfagan_l_g64_d48", "mfagan_distill_gd_g48_d32", "mfagan_distill_g_g48_d48",
           "mfagan_nas_g32_d48", "mfagan_distill_nas_g32_d32")
+# our extra rows (no printed counterpart): columns 4-5 searched but not yet fine-tuned
+TABLE1_BEFORE_FT = ("mfagan_nas_g32_d48_before_ft", "mfagan_distill_nas_g32_d32_before_ft")
 
 
 def cost_model(profile):
@@ -52,6 +54,9 @@ def table1(profile, seed: int, cost: tuple[Callable, str, dict]) -> dict[str, pi
     out["mfagan_nas_g32_d48"] = nas_only["finetune"]
     out["mfagan_distill_nas_g32_d32"] = both["finetune"]
     out["search_nas"], out["search_distill_nas"] = nas_only["search"], both["search"]
+    # columns 4-5 before their fine-tune: the searched SubGenerator as extracted from the SuperGenerator
+    out["mfagan_nas_g32_d48_before_ft"] = nas_only["subgenerator"]
+    out["mfagan_distill_nas_g32_d32_before_ft"] = both["subgenerator"]
     return out
 
 
@@ -113,6 +118,9 @@ def trained_as(profile, res: pipeline.StageResult) -> str:
     if "checkpoint" in p:  # a reference model from the authors' released weights (srlib.baselines.released)
         return f"the authors' released weights, not trained here: {p['source']} (sha256 {p['sha256'][:12]})"
     models = p["models"]
+    if "supergenerator" in p:  # a SubGenerator extracted from the SuperGenerator, before its fine-tune
+        return (f"trained at {profile.name}: G={_arch(models['G'])} extracted from {p['supergenerator'][0]} "
+                f"(searched by {p['search'][0]}); not fine-tuned")
     percep = p.get("perceptual", "")
     percep = ("perceptual term: pixel-space stand-in (VGG19 ImageNet weights unavailable)"
               if percep.startswith("stand-in") else f"perceptual: {percep}" if percep else "")

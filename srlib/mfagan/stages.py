@@ -55,10 +55,11 @@ def pretrain(profile, width: int, seed: int) -> pipeline.StageResult:
 def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageResult, seed: int,
               weights: gan.GANWeights, lambda_g: float = 0.0, lambda_d: float = 0.0,
               teacher: pipeline.StageResult | None = None, iters: int | None = None, milestones=None,
-              init_d: pipeline.StageResult | None = None) -> pipeline.StageResult:
+              init_d: pipeline.StageResult | None = None, distill_norm: str = "l2") -> pipeline.StageResult:
     """A GAN stage with Eq. (1): the shared GAN step, plus MFAGAN's distillation of G (``lambda_g``) and D
     (``lambda_d``) from ``teacher`` (a finished MFAGAN.L) -- :class:`srlib.mfagan.distillation.DistillationStep`.
-    Adam (0.5, 0.999), lr 1e-4 halved at ``mfagan.gan_milestones`` (Sec. 4.1); perceptual MSE (Eq. 5)."""
+    Adam (0.5, 0.999), lr 1e-4 halved at ``mfagan.gan_milestones`` (Sec. 4.1); perceptual MSE (Eq. 5).
+    ``distill_norm``: the distance of Eqs. (3)-(4), "l2" as printed (srlib.training.distill) or "mse"."""
     m = profile.mfagan
 
     def make_step(nets, percep, texture, validate):
@@ -69,18 +70,21 @@ def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageRes
             for p in list(tg.parameters()) + list(td.parameters()):
                 p.requires_grad_(False)
             if lambda_g:
-                dg = distill_mod.FeatureDistiller(_mfam_widths(nets["G"]), _mfam_widths(tg)).to(device)
+                dg = distill_mod.FeatureDistiller(_mfam_widths(nets["G"]), _mfam_widths(tg),
+                                                  criterion=distill_norm).to(device)
                 kw.update(teacher_g=tg, distill_g=dg)
                 extra["G"] = list(dg.parameters())
             if lambda_d:
-                dd = distill_mod.FeatureDistiller(_d_widths(nets["D"]), _d_widths(td)).to(device)
+                dd = distill_mod.FeatureDistiller(_d_widths(nets["D"]), _d_widths(td),
+                                                  criterion=distill_norm).to(device)
                 kw.update(teacher_d=td, distill_d=dd)
                 extra["D"] = list(dd.parameters())
         step = distillation.DistillationStep(weights, losses.GANLoss("vanilla"), percep, lambda_g=lambda_g,
                                              lambda_d=lambda_d, validate=validate, val_every=m.val_every, **kw)
         return step, extra
 
-    params = {"distill": {"lambda_g": lambda_g, "lambda_d": lambda_d},
+    params = {"distill": {"lambda_g": lambda_g, "lambda_d": lambda_d,
+                          **({"norm": distill_norm} if lambda_g or lambda_d else {})},
               "teacher": [teacher.name, teacher.key] if teacher else None}
     return runs.gan_stage(profile, name, g=g, d=d, init_g=init_g, init_d=init_d, seed=seed, weights=weights,
                           gan_kind="vanilla", percep={"criterion": "mse"}, iters=iters or m.gan_iters,
@@ -122,13 +126,16 @@ def mfagan_l(profile, seed: int, disc: str = "patchgan", iters: int | None = Non
                      weights=eq1_weights(profile), iters=iters)
 
 
-def distill(profile, seed: int, distill_d: bool = True) -> pipeline.StageResult:
-    """Table 1 2nd (distil G and D: G48/D32) or 3rd (distil G only: G48 with a fresh D48)."""
+def distill(profile, seed: int, distill_d: bool = True, norm: str | None = None) -> pipeline.StageResult:
+    """Table 1 2nd (distil G and D: G48/D32) or 3rd (distil G only: G48 with a fresh D48).
+    ``norm``: the distillation distance (default ``mfagan.distill_norm``, "l2" as Eqs. 3-4 print it)."""
     m = profile.mfagan
+    norm = norm or m.distill_norm
     teacher = mfagan_l(profile, seed)
     pre = pretrain(profile, m.student_g, seed)
     d = d_spec(m.student_d if distill_d else m.teacher_d)
-    name = f"mfagan_distill_{'gd' if distill_d else 'g'}_s{seed}"
+    tag = "" if norm == "l2" else f"_{norm}"
+    name = f"mfagan_distill_{'gd' if distill_d else 'g'}{tag}_s{seed}"
     return gan_stage(profile, name, g=g_spec(m.student_g), d=d, init_g=pre, seed=seed, teacher=teacher,
                      weights=eq1_weights(profile), lambda_g=m.lambda_distill_g,
-                     lambda_d=m.lambda_distill_d if distill_d else 0.0)
+                     lambda_d=m.lambda_distill_d if distill_d else 0.0, distill_norm=norm)
