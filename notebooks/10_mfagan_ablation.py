@@ -38,7 +38,10 @@
 # sample (Eqs. 3-4; the batch mean is ours; the MSE alternative is shown below); MFAGAN's "7-layer
 # PatchGAN" is read as three [conv3 s1, conv4 s2] stages + a conv3 logit layer, and its logit layer has
 # no LeakyReLU after it although the paper says every convolution is followed by one: a LeakyReLU on the
-# logits would bound them below (slope 0.2) and bend the BCE of Eq. (6), so we keep the raw logits; LPIPS is the AlexNet variant
+# logits would bound them below (slope 0.2) and bend the BCE of Eq. (6), so we keep the raw logits; Eq. (2)'s L1 and Eq. (5)'s MSE are per-element means (Eq. 5's text
+# says "Mean Square Error" although its formula shows a norm; we read Eq. 2's norm the same way: a per-image
+# sum would outweigh lambda5 = 10 by ~10^4), Eq. (6) a mean over samples and patches
+# (srlib/mfagan/distillation.py lists every term's reduction); LPIPS is the AlexNet variant
 # (the lpips package's default; MFAGAN does not say). **Offline**, VGG19 and LPIPS backbone weights are
 # absent: the perceptual term's place in every loss is taken by a pixel-space distance at the same weight
 # (identity features, `srlib.training.losses.PixelStandIn`: it keeps each recipe's content/adversarial

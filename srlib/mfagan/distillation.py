@@ -11,6 +11,16 @@
 
 Everything else (reconstruction, perceptual, adversarial terms and the update order) is the shared
 :class:`srlib.training.gan.GANStep`; this class only fills its hooks.
+
+Reductions, term by term (what the paper prints, and our reading where the print is loose):
+- Eq. (2) ``1/N sum_i ||R(x_i) - y_i||_1``: per-element mean absolute error. The norm notation is read as
+  in Eq. (5), whose text says it computes "the Mean Square Error" although its formula also shows a norm;
+  a per-image *sum* would weigh lambda1 = 1 about C x H x W (~5e4 at 128 x 128) times more against
+  lambda5 = 10 than every SR codebase does. Our choice, stated.
+- Eq. (3)-(4): the unsquared L2 norm per sample, batch mean, mean over layers (as printed;
+  :mod:`srlib.training.distill`, ``mfagan.distill_norm``).
+- Eq. (5): MSE on the VGG19 conv5_4 maps, per-element mean (its text).
+- Eq. (6) ``-log D(G(x))`` "over all training samples": mean over samples and PatchGAN patches.
 """
 from __future__ import annotations
 
