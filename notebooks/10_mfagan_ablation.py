@@ -42,7 +42,8 @@
 # says "Mean Square Error" although its formula shows a norm; we read Eq. 2's norm the same way: a per-image
 # sum would outweigh lambda5 = 10 by ~10^4), Eq. (6) a mean over samples and patches
 # (srlib/mfagan/distillation.py lists every term's reduction); LPIPS is the AlexNet variant
-# (the lpips package's default; MFAGAN does not say). **Offline**, VGG19 and LPIPS backbone weights are
+# (the lpips package's default; MFAGAN does not say) on the Y channel replicated to three channels (Sec. 4.1
+# measures "PSNR and LPIPS on the Y channel"; `srlib.metrics.conventions` holds every paper's reading). **Offline**, VGG19 and LPIPS backbone weights are
 # absent: the perceptual term's place in every loss is taken by a pixel-space distance at the same weight
 # (identity features, `srlib.training.losses.PixelStandIn`: it keeps each recipe's content/adversarial
 # balance; dropping the term made ESRGAN collapse to 7-9 dB at mini). Each stage's manifest and each row's
@@ -94,7 +95,7 @@ print(results.write_table("mfagan_ablation", rows, cfg.name).name, f"— {len(ou
 
 # %%
 dmap = {test_set: "Set5"}
-cmp = report.compare(ours, "mfagan", "table1", dataset_map=dmap, metric_map={"lpips_alex": "lpips"})
+cmp = report.compare(ours, "mfagan", "table1", dataset_map=dmap, metric_map={experiments.LPIPS: "lpips"})
 order = {m: i for i, m in enumerate(experiments.TABLE1)}
 cmp = cmp.sort_values(["metric", "model"], key=lambda c: c.map(order) if c.name == "model" else c)
 cmp[["model", "metric", "unit", "paper_value", "ours", "ours_std", "n_seeds", "difference", "our_dataset", "our_note"]]
@@ -159,7 +160,7 @@ print(nb.save_figure(fig, "mfagan_search_history", cfg).name)
 
 # %%
 q = ours[(ours.metric == "psnr")].pivot_table(index="seed", columns="model", values="value")
-lp = ours[(ours.metric == "lpips_alex")].pivot_table(index="seed", columns="model", values="value")
+lp = ours[(ours.metric == experiments.LPIPS)].pivot_table(index="seed", columns="model", values="value")
 
 
 def claim(text, a, b, metric_tab, higher):

@@ -79,7 +79,7 @@ print(results.write_table("mfagan_comparison", rows, cfg.name).name, f"— {len(
 # %%
 paper_sets = ["Set5", "Set14", "B100", "Urban100"]
 dmap = ({cfg.data.test_sets[0]: "Set5"} if cfg.data.source != "paper" else {})
-cmp = report.compare(ours, "mfagan", "table2", dataset_map=dmap, metric_map={"lpips_alex": "lpips"})
+cmp = report.compare(ours, "mfagan", "table2", dataset_map=dmap, metric_map={experiments.LPIPS: "lpips"})
 cmp[["model", "dataset", "metric", "unit", "paper_value", "ours", "ours_std", "n_seeds", "difference",
      "our_dataset", "our_note"]]
 
@@ -90,8 +90,8 @@ cmp[["model", "dataset", "metric", "unit", "paper_value", "ours", "ours_std", "n
 
 # %%
 q = ours[ours.dataset == cfg.data.test_sets[0]]
-have_lpips = q[q.metric == "lpips_alex"].value.notna().any()
-ymetric = "lpips_alex" if have_lpips else "psnr"
+have_lpips = q[q.metric == experiments.LPIPS].value.notna().any()
+ymetric = experiments.LPIPS if have_lpips else "psnr"
 pts = (ours[ours.metric.isin(["memory", "flops_printed"])].pivot_table(index="model", columns="metric", values="value")
        .join(q[q.metric == ymetric].groupby("model").value.mean().rename(ymetric)).dropna().reset_index())
 fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -99,7 +99,7 @@ sns.scatterplot(data=pts, x="memory", y=ymetric, size="flops_printed", sizes=(40
 for r in pts.itertuples():
     ax.annotate(r.model, (r.memory, getattr(r, ymetric)), fontsize=9, ha="center")
 ax.set(xscale="log", xlabel="memory access cost (GB, paper architecture, 128x128 LR)",
-       ylabel="LPIPS (AlexNet)" if have_lpips else f"PSNR (dB) on {cfg.data.test_sets[0]} — LPIPS unavailable offline",
+       ylabel="LPIPS (AlexNet, Y channel)" if have_lpips else f"PSNR (dB) on {cfg.data.test_sets[0]} — LPIPS unavailable offline",
        title="MFAGAN Fig. 5 axes" + ("" if have_lpips else " (PSNR stand-in for LPIPS: no ImageNet weights)"))
 print(nb.save_figure(fig, "mfagan_fig5", cfg).name)
 pts

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from .. import baselines, config, data, io, pipeline, results
 from ..complexity.conventions import convention, printed_flops, printed_memory, printed_params
 from ..complexity.counters import measure
+from ..metrics.conventions import metric_convention
 from ..metrics.evaluate import evaluate_rows
 from ..models import build
 from ..training import loop
@@ -21,6 +22,8 @@ from ..training.runs import load_model
 from . import nas, stages
 
 PAPER = "mfagan"
+METRICS = metric_convention(PAPER)      # PSNR on Y; LPIPS v0.1 AlexNet on Y x 3 (srlib.metrics.conventions)
+LPIPS = METRICS.lpips_metric            # "lpips_alex_y3"
 TABLE1 = ("esrgan", "mfagan_l_g64_d48", "mfagan_distill_gd_g48_d32", "mfagan_distill_g_g48_d48",
           "mfagan_nas_g32_d48", "mfagan_distill_nas_g32_d32")
 # our extra rows (no printed counterpart): columns 4-5 searched but not yet fine-tuned
@@ -90,14 +93,14 @@ def fig6_curves(runs: dict) -> "pd.DataFrame":
 # ------------------------------------------------------------------------------------------------------
 def quality_rows(profile, model_id: str, res: pipeline.StageResult, table: str, seed: int) -> list[dict]:
     """PSNR/SSIM/LPIPS of a trained generator on the profile's test sets (a cached stage)."""
-    params = {"model": [res.name, res.key], "test_sets": list(profile.data.test_sets),
+    params = {"model": [res.name, res.key], "test_sets": list(profile.data.test_sets), "metrics": METRICS.__dict__,
               "eval": profile.to_dict()["eval"], "max_eval_hr": profile.data.max_eval_hr, "table": table,
               "model_id": model_id}
 
     def run(ctx):
         rows = evaluate_rows(load_model(res, "G"), data.test_sets(profile), model_name=model_id,
                              paper=PAPER, table=table, profile=profile, seed=seed, stage=res.name,
-                             note=trained_as(profile, res))
+                             note=trained_as(profile, res), convention=METRICS)
         io.write_json(ctx.path("rows.json"), rows)
         return {"rows": "rows.json"}
 
