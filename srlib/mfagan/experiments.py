@@ -18,7 +18,7 @@ from ..metrics.conventions import metric_convention
 from ..metrics.evaluate import evaluate_rows
 from ..models import build
 from ..training import loop
-from ..training.runs import load_model
+from ..training.runs import eval_device, load_model
 from . import nas, stages
 
 PAPER = "mfagan"
@@ -98,9 +98,10 @@ def quality_rows(profile, model_id: str, res: pipeline.StageResult, table: str, 
               "model_id": model_id}
 
     def run(ctx):
-        rows = evaluate_rows(load_model(res, "G"), data.test_sets(profile), model_name=model_id,
+        dev = eval_device(profile)
+        rows = evaluate_rows(load_model(res, "G").to(dev), data.test_sets(profile), model_name=model_id,
                              paper=PAPER, table=table, profile=profile, seed=seed, stage=res.name,
-                             note=trained_as(profile, res), convention=METRICS)
+                             note=trained_as(profile, res), convention=METRICS, device=dev)
         io.write_json(ctx.path("rows.json"), rows)
         return {"rows": "rows.json"}
 

@@ -173,6 +173,11 @@ def gan_stage(profile, name: str, *, g: Mapping, d: Mapping, init_g: pipeline.St
                        code=[gan, losses, *code])
 
 
+def eval_device(profile) -> torch.device:
+    """Where evaluations and search fitness run: the profile's device (``device: cpu | cuda | auto``)."""
+    return _device(profile)
+
+
 def _device(profile) -> torch.device:
     if profile.device == "cpu":
         return torch.device("cpu")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import data, io, pipeline, results
 from ..metrics.evaluate import evaluate_rows
 from ..models.bicubic import Bicubic
-from .runs import load_model
+from .runs import eval_device, load_model
 
 
 def _sets(profile) -> dict:
@@ -22,8 +22,9 @@ def _psnr(profile, name: str, key: str, model_fn, note: str) -> dict[str, float]
     params = {"of": [name, key], "eval": profile.to_dict()["eval"], "data": profile.to_dict()["data"]}
 
     def run(ctx):
-        rows = evaluate_rows(model_fn(), _sets(profile), model_name=name, paper="common", table="training",
-                             profile=profile, stage=name, note=note)
+        dev = eval_device(profile)
+        rows = evaluate_rows(model_fn().to(dev), _sets(profile), model_name=name, paper="common",
+                             table="training", profile=profile, stage=name, note=note, device=dev)
         out = {r["dataset"]: r["value"] for r in rows if r["metric"] == "psnr"}
         io.write_json(ctx.path("psnr.json"), out)
         return {"psnr": out}
