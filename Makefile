@@ -64,7 +64,7 @@ reproduce: check-profile $(STAMP) kernel
 			notebooks/$$nb.ipynb $(RESULTS)/notebooks/$$nb.ipynb \
 		|| { echo "FAILED: $$nb — the executed notebook with the error is $(RESULTS)/notebooks/$$nb.ipynb" >&2; exit 1; }; \
 	done
-	@$(PY) -c "from srlib import report; print('report:', report.build_html('$(SRLIB_PROFILE)'))"
+	@$(PY) -m srlib report $(SRLIB_PROFILE) --plan-timing measure --check-render
 
 # As root (containers, these machines) Jupyter refuses to start without --allow-root; without a display
 # it must not try to open a browser. Jupyter prints the URL with its token; LAB_ARGS adds options.

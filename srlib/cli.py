@@ -10,7 +10,16 @@
 ``srlib latency bench FILE.(tflite|onnx) [--threads N] [--no-xnnpack] [--repeats R] [--warmup W]``
     time an exported file on this machine (a desktop CPU proxy).
 
-More command groups plug in as further ``add_parser`` calls under :func:`build_parser`.
+``srlib report [PROFILE] [--plan-timing cached|measure|off] [--check-render]``
+    write ``results/<profile>/report.html`` and ``report.md`` (srlib.report_page); ``--check-render`` opens
+    the page in headless Chromium and fails if a section, figure or table is missing (skipped, with a
+    message, where no Chromium is installed).
+``srlib plan [--profile paper] [--timing cached|measure|force|off] [--json FILE]``
+    every stage of every paper at that profile: iterations, batch, patch, cached or not, and its
+    GPU-hours estimated from steps timed on this machine, with the basis (srlib.plan).
+
+``python -m srlib ...`` is the same command line (srlib/__main__.py). More command groups plug in as
+further ``add_parser`` calls under :func:`build_parser`.
 """
 from __future__ import annotations
 
@@ -62,7 +71,63 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--repeats", type=int, default=50)
     be.add_argument("--warmup", type=int, default=10)
     be.set_defaults(func=_bench)
+
+    rep = groups.add_parser("report", help="write results/<profile>/report.html and report.md")
+    rep.add_argument("profile", nargs="?", default=None, help="profile (default: $SRLIB_PROFILE, else mini)")
+    rep.add_argument("--plan-timing", choices=("cached", "measure", "off"), default="cached",
+                     help="the plan section's step timings: cached (default; the machine's, if measured), "
+                          "measure (time them now if not cached, about 20 s on a CPU), off")
+    rep.add_argument("--check-render", action="store_true",
+                     help="open the page in headless Chromium and check every section, figure and table")
+    rep.set_defaults(func=_report)
+
+    pl = groups.add_parser("plan", help="every stage of a profile with its GPU-hour estimate")
+    pl.add_argument("--profile", default="paper", help="profile to plan (default: paper)")
+    pl.add_argument("--timing", choices=("cached", "measure", "force", "off"), default="measure",
+                    help="step timings: measure (default: time a few steps per kind unless cached for this "
+                         "machine), force (time again), cached (only if cached), off (no estimate)")
+    pl.add_argument("--json", type=Path, help="also write the plan as JSON")
+    pl.set_defaults(func=_plan)
     return p
+
+
+def _report(a: argparse.Namespace) -> int:
+    from srlib import config, report_page
+
+    profile = config.profile_name(a.profile)
+    html_path, md_path = report_page.build(profile, plan_timing=a.plan_timing,
+                                           log=lambda m: print(m, file=sys.stderr))
+    print(f"report: {html_path}\nreport: {md_path}")
+    if not a.check_render:
+        return 0
+    if report_page.find_chromium() is None:
+        print("render check skipped: no headless Chromium (apt-get install chromium, or set SRLIB_CHROMIUM)")
+        return 0
+    res = report_page.render_check(html_path)
+    if res.get("ok"):
+        print(f"render check: ok in {res['chromium']} ({res['images']} figures loaded, {res['tables']} tables, "
+              "every section present)")
+        return 0
+    print(f"render check FAILED: {json.dumps({k: v for k, v in res.items() if k != 'ok'})}", file=sys.stderr)
+    return 1
+
+
+def _plan(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from srlib import plan
+
+    p = plan.build_plan(a.profile, timing=a.timing, log=lambda m: print(m, file=sys.stderr))
+    print(plan.format_plan(p))
+    if a.json:
+        from srlib import io
+
+        stages = [{**{k: v for k, v in asdict(s).items() if k != "macs_per_step"},
+                   "macs_per_step": None if callable(s.macs_per_step) else s.macs_per_step} for s in p.stages]
+        io.write_json(a.json, {"profile": p.profile, "device": p.device, "timing": p.timing,
+                               "basis": plan.basis_text(p), "stages": stages,
+                               "totals": [{"what": w, "gpu_hours": h, "paper": pr} for w, h, pr in p.totals()]})
+    return 0
 
 
 def _print_phone(res) -> None:

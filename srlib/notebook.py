@@ -67,12 +67,29 @@ def _in_notebook() -> bool:
         return False
 
 
-def save_figure(fig, name: str, profile: config.Profile) -> Path:
-    """Save ``fig`` to ``results/<profile>/figures/<name>.png`` atomically."""
+def save_figure(fig, name: str, profile: config.Profile, caption: str | None = None) -> Path:
+    """Save ``fig`` to ``results/<profile>/figures/<name>.png`` atomically, with a sidecar
+    ``<name>.json`` the report reads: ``caption`` (what each axis is, which values are stand-ins; None:
+    the report builds one from the axes) and every axis' title, labels and scales as drawn."""
     path = prof_dir(profile, "figures") / f"{name}.png"
     with io.atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
+    io.write_json(path.with_suffix(".json"), {"caption": caption, "axes": figure_axes(fig)})
     return path
+
+
+def figure_axes(fig) -> list[dict[str, str]]:
+    """Title, axis labels and scales of every visible axis of ``fig`` (image panels: their titles)."""
+    out = []
+    for ax in fig.get_axes():
+        if not ax.get_visible() or not (ax.axison or ax.get_title()):
+            continue
+        out.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                    "xscale": ax.get_xscale(), "yscale": ax.get_yscale()})
+    sup = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
+    if sup:
+        out.insert(0, {"title": sup, "xlabel": "", "ylabel": "", "xscale": "", "yscale": ""})
+    return out
 
 
 def prof_dir(profile: config.Profile, sub: str) -> Path:

@@ -1,4 +1,4 @@
-"""Our tidy results beside the papers' printed numbers, claim verdicts, and a one-page HTML report.
+"""Our tidy results beside the papers' printed numbers, claim verdicts, and the report page.
 
 ``compare(ours, paper, table)`` gives one row per printed number of that table with
 ``paper_value | ours | difference`` and the convention of each; "ours" is the mean over seeds (with
@@ -8,7 +8,6 @@ for which of theirs, and the ``our_dataset`` column shows it, so no number prete
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -82,7 +81,27 @@ class Claim:
     paper: str
     claim: str
     verdict: str          # holds | does not hold | inconclusive at this scale | not measured
-    evidence: str
+    evidence: str         # text; an :class:`Evidence` from verdict()/within() also carries its numbers
+
+
+#: The numbers of a verdict, written beside its evidence text in ``claims_*.csv`` (empty where a claim
+#: has none): mean paired difference (in the claim's direction), its std over seeds, the seed count, the
+#: interval of the mean, the unit, and the margin (verdict) or tolerance (within).
+CLAIM_STATS = ("difference", "std", "n_seeds", "interval_low", "interval_high", "unit", "margin")
+CLAIM_COLUMNS = ("paper", "claim", "verdict", "evidence") + CLAIM_STATS
+
+
+class Evidence(str):
+    """The evidence text of a verdict that also carries its numbers (``stats``: :data:`CLAIM_STATS`), so
+    the claims table and the report need not parse the text. Behaves as the plain string elsewhere."""
+
+    def __new__(cls, text: str, **stats: float | int | str | None) -> "Evidence":
+        obj = super().__new__(cls, text)
+        unknown = set(stats) - set(CLAIM_STATS)
+        if unknown:
+            raise ValueError(f"unknown evidence stats {sorted(unknown)}; valid: {', '.join(CLAIM_STATS)}")
+        obj.stats = stats
+        return obj
 
 
 def _interval(d: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
@@ -117,10 +136,14 @@ def verdict(a: Iterable[float], b: Iterable[float], higher_is_better: bool = Tru
     u = f" {unit}" if unit else ""
     head = f"A {a.mean():.4g} vs B {b.mean():.4g}{u}; gain of A {d.mean():+.3g}{u}"
     if a.size < 2:
-        return "inconclusive at this scale", f"{head} on one seed (no spread; margin {margin:g}{u})"
+        return "inconclusive at this scale", Evidence(
+            f"{head} on one seed (no spread; margin {margin:g}{u})", difference=float(d.mean()), n_seeds=1,
+            unit=unit, margin=margin)
     mean, sd, lo, hi = _interval(d, confidence)
-    ev = (f"{head} +- {sd:.2g} (std over {a.size} seeds), {100 * confidence:.0f}% interval "
-          f"[{lo:+.3g}, {hi:+.3g}]{u}, margin {margin:g}{u}; A better on {int((d > 0).sum())} of {a.size}")
+    ev = Evidence(f"{head} +- {sd:.2g} (std over {a.size} seeds), {100 * confidence:.0f}% interval "
+                  f"[{lo:+.3g}, {hi:+.3g}]{u}, margin {margin:g}{u}; A better on {int((d > 0).sum())} of {a.size}",
+                  difference=mean, std=sd, n_seeds=int(a.size), interval_low=lo, interval_high=hi, unit=unit,
+                  margin=margin)
     if lo > margin:
         return "holds", ev
     if hi < -margin or (margin > 0 and -margin < lo and hi < margin):
@@ -142,9 +165,12 @@ def within(a: Iterable[float], b: Iterable[float], tolerance: float, *, confiden
     u = f" {unit}" if unit else ""
     head = f"A - B = {d.mean():+.3g}{u} (tolerance +-{tolerance:g}{u})"
     if a.size < 2:
-        return "inconclusive at this scale", f"{head} on one seed (no spread)"
+        return "inconclusive at this scale", Evidence(f"{head} on one seed (no spread)", difference=float(d.mean()),
+                                                      n_seeds=1, unit=unit, margin=tolerance)
     mean, sd, lo, hi = _interval(d, confidence)
-    ev = f"{head}, std {sd:.2g} over {a.size} seeds, {100 * confidence:.0f}% interval [{lo:+.3g}, {hi:+.3g}]{u}"
+    ev = Evidence(f"{head}, std {sd:.2g} over {a.size} seeds, {100 * confidence:.0f}% interval "
+                  f"[{lo:+.3g}, {hi:+.3g}]{u}", difference=mean, std=sd, n_seeds=int(a.size), interval_low=lo,
+                  interval_high=hi, unit=unit, margin=tolerance)
     if -tolerance < lo and hi < tolerance:
         return "holds", ev
     if lo > tolerance or hi < -tolerance:
@@ -164,7 +190,15 @@ def below_bicubic(ours: pd.DataFrame, bicubic: Mapping[str, float], margin: floa
 
 
 def claims_frame(claims: Iterable[Claim]) -> pd.DataFrame:
-    return pd.DataFrame([c.__dict__ for c in claims], columns=["paper", "claim", "verdict", "evidence"])
+    """One row per claim: :data:`CLAIM_COLUMNS` (the numbers empty where the evidence carries none)."""
+    recs = []
+    for c in claims:
+        stats = getattr(c.evidence, "stats", {}) or {}
+        recs.append({"paper": c.paper, "claim": c.claim, "verdict": c.verdict, "evidence": str(c.evidence),
+                     **{k: stats.get(k) for k in CLAIM_STATS}})
+    df = pd.DataFrame(recs, columns=list(CLAIM_COLUMNS))
+    df["n_seeds"] = pd.to_numeric(df["n_seeds"], errors="coerce").astype("Int64")
+    return df
 
 
 def write_claims(name: str, claims: Iterable[Claim], profile: str) -> Path:
@@ -175,22 +209,15 @@ def write_claims(name: str, claims: Iterable[Claim], profile: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------
-# HTML report
+# The report page
 # ------------------------------------------------------------------------------------------------
-def build_html(profile: str) -> Path:
-    """``results/<profile>/report.html``: every table and figure of the profile on one page."""
-    root = config.results_dir(profile)
-    parts = [f"<html><head><meta charset='utf-8'><title>srlib report: {html.escape(profile)}</title>"
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
-             f"<h1>srlib results — profile {html.escape(profile)}</h1>"]
-    for csv in sorted((root / "tables").glob("*.csv")):
-        df = pd.read_csv(csv, keep_default_na=False)
-        parts.append(f"<h2>{html.escape(csv.stem)}</h2>" + df.to_html(index=False, na_rep=""))
-    for png in sorted((root / "figures").glob("*.png")):
-        parts.append(f"<h2>{html.escape(png.stem)}</h2><img src='figures/{html.escape(png.name)}' width=700>")
-    parts.append("</body></html>")
-    return io.write_text(root / "report.html", "\n".join(parts))
+def build_html(profile: str, plan_timing: str = "cached") -> Path:
+    """``results/<profile>/report.html`` and ``report.md``: the suite's front page, built from the run's
+    tables, claims, figures, manifests and executed notebooks (:mod:`srlib.report_page`). Returns the
+    HTML path. ``plan_timing``: see :func:`srlib.report_page.build`."""
+    from . import report_page
+
+    return report_page.build(profile, plan_timing=plan_timing)[0]
 
 
 def ours_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
