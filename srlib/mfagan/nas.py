@@ -185,10 +185,8 @@ def cost_model(profile) -> tuple[Callable[[Sequence[int]], float], str, dict]:
     """``(cost_fn, description, key)`` of the search constraint ``mfagan.search_constraint``.
 
     - ``latency``: the lookup table (srlib/latency/lut.py) on the profile's runtime, measured on the
-      single kernels of :func:`covering_configs` at ``latency.lut_lr_hw`` (taken from the machine's shared
-      table, srlib/latency/lut_cache.py) with the machine's per-network calibration
-      (srlib/latency/calibration.py); a desktop-CPU proxy for the paper's phone (MFAGAN measures a
-      Snapdragon 865);
+      single kernels of :func:`covering_configs` at ``latency.lut_lr_hw``; a desktop-CPU proxy for the
+      paper's phone (MFAGAN measures a Snapdragon 865);
     - ``macs`` / ``memory``: MACs or memory access cost (srlib/complexity) at ``latency.lut_lr_hw``.
     """
     m, lat = profile.mfagan, profile.latency
@@ -196,7 +194,6 @@ def cost_model(profile) -> tuple[Callable[[Sequence[int]], float], str, dict]:
     probe = MFANet(widths=[m.student_g] * 8)
     space = supernet.width_space(probe, m.width_choices)
     if m.search_constraint == "latency":
-        from ..latency.experiments import calibration_networks
         from ..latency.lut_stages import load_lut, lut_stage
         from ..latency.networks import zoo_config_kernels
 
@@ -204,11 +201,10 @@ def cost_model(profile) -> tuple[Callable[[Sequence[int]], float], str, dict]:
             raise ValueError(f"the MFAGAN lookup table is built for LiteRT (latency.runtime), got {lat.runtime!r}")
         configs = covering_configs(space)
         st = lut_stage([("mfanet", {"widths": list(c)}) for c in configs], hw, name="mfagan_lut",
-                       threads=lat.threads, xnnpack=True, calibration_networks=calibration_networks(profile),
-                       profile=profile.name)
+                       threads=lat.threads, xnnpack=True, profile=profile.name)
         table = load_lut(st)
         fn = table.scorer(zoo_config_kernels("mfanet", hw))
-        return fn, (f"LUT latency (calibrated kernel sum), LiteRT-XNNPACK {lat.threads} thread(s), {hw[0]}x{hw[1]} LR, "
+        return fn, (f"LUT latency, LiteRT-XNNPACK {lat.threads} thread(s), {hw[0]}x{hw[1]} LR, "
                     "desktop CPU proxy (ms)"), {"lut": [st.name, st.key]}
     from ..complexity.counters import measure
 
