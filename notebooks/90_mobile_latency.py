@@ -152,9 +152,18 @@ results.write_table("mobile_latency", [r for r in rows if r["table"] != "latency
 tfl = exports[exports.format == "tflite"]
 assert (exports.ok | exports.get("error", pd.Series("", index=exports.index)).fillna("").str.len().gt(0)).all()
 assert (exports[exports.ok].max_abs_diff <= 1e-4).all()
-claims = [report.Claim("mfagan", "MFAGAN runs much faster than ESRGAN on device (16.4x, Table 3)",
-                       "holds" if ratio > 4 else "does not hold",
-                       f"{ratio:.1f}x on a desktop CPU (LiteRT-XNNPACK, 1 thread) — a proxy, not the phone GPU"),
+# The paper's claim is about a phone GPU; ours is a desktop-CPU proxy, so the claim is worded as one on the
+# proxy, with the measured ratio and a verdict from the timing spread (median -/+ IQR of the repeats):
+# holds when even ESRGAN's fast end is slower than MFAGAN's slow end, does not hold in the reverse case.
+te, tm = (next(t for t in timings if t["model"] == m) for m in ("esrgan", "mfagan"))
+low = (te["median_ms"] - te["iqr_ms"]) / (tm["median_ms"] + tm["iqr_ms"])
+high = (te["median_ms"] + te["iqr_ms"]) / max(tm["median_ms"] - tm["iqr_ms"], 1e-9)
+proxy = "holds on the proxy" if low > 1 else "does not hold on the proxy" if high < 1 else "inconclusive on the proxy"
+claims = [report.Claim("mfagan", "MFAGAN runs faster than ESRGAN (paper: 16.4x on a Snapdragon 865 GPU, Table 3) "
+                       "-- judged on a desktop-CPU proxy, not on a phone", proxy,
+                       f"ESRGAN / MFAGAN = {ratio:.1f}x (median), {low:.1f}x-{high:.1f}x over median -/+ IQR, "
+                       f"LiteRT-XNNPACK, {te['threads']} thread, LR {te['input_hw'][0]}x{te['input_hw'][1]} on this "
+                       "CPU; the paper's 16.4x is not a target for this number"),
           report.Claim("srlib", "the LUT predicts held-out networks within +-10 % for >= 95 % of them (target)",
                        "holds" if share >= 95 else "does not hold", f"{share:.1f} % within +-10 %, RMSPE {rmspe:.1f} %")]
 report.write_claims("mobile_latency", claims, cfg.name)
