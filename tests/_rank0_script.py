@@ -1,8 +1,9 @@
 """Rank-0-only stages under torchrun, for tests/test_pipeline_ranks.py (2 gloo processes).
 
     torchrun --nproc_per_node=2 --standalone tests/_rank0_script.py RESULTS_DIR
-Each rank prints one JSON line: what it got from a search stage, a nested pair of stages, and a stage
-that fails on rank 0.
+Each rank writes RESULTS_DIR/result_rank<r>.json (files, not stdout: two ranks printing at once can
+interleave their lines): what it got from a search stage, a nested pair of stages, and a stage that fails
+on rank 0.
 """
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ def main(root: str) -> None:
         out["error"] = None
     except Exception as e:  # noqa: BLE001 - the message is what the test reads
         out["error"] = f"{type(e).__name__}: {e}"
-    print("RESULT " + json.dumps(out), flush=True)
+    path = os.path.join(root, f"result_rank{dist.rank()}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(out, f)
+    os.replace(path + ".tmp", path)
     dist.cleanup()
 
 

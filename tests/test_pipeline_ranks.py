@@ -24,8 +24,7 @@ def test_search_stage_runs_once_on_rank0_and_both_ranks_read_it(tmp_path):
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                         str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=150)
     assert p.returncode == 0, p.stdout + p.stderr
-    got = {r["rank"]: r for r in (json.loads(line[7:]) for line in p.stdout.splitlines()
-                                  if line.startswith("RESULT "))}
+    got = {r["rank"]: r for r in (json.loads(f.read_text()) for f in sorted(tmp_path.glob("result_rank*.json")))}
     assert set(got) == {0, 1}
     assert got[0]["ran_on"] == ["rank0 world1"]                 # run once, by rank 0, as one process
     assert got[0]["best"] == got[1]["best"] and got[0]["fitness"] == got[1]["fitness"] >= -1
