@@ -77,10 +77,15 @@ class TrainConfig:
     ckpt_every: int = 100
     deterministic: bool = True
     progress: bool = True
+    # auto | fp32 | bf16: bf16 = bfloat16 autocast around each step (weights, optimizer state and losses
+    # stay fp32); auto = bf16 only where the device executes it natively (srlib.training.precision)
+    precision: str = "fp32"
+    channels_last: bool = False      # models and batches in channels_last (NHWC) memory format
 
     def validate(self, where: str) -> None:
         _positive(f"{where}.log_every", self.log_every)
         _positive(f"{where}.ckpt_every", self.ckpt_every)
+        _choice(f"{where}.precision", self.precision, ("auto", "fp32", "bf16"))
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,83 @@ def test_dataset_batches_any_step_and_disjoint_shards():
     assert x.tolist() == r0.indices(5)
     with pytest.raises(ValueError, match="too small"):
         loop.dataset_batches(ds, 20, seed=0, rank=0, world_size=2)(0)
+
+
+# --------------------------------------------------------------------------------------------------
+# bfloat16 autocast + channels_last (train.precision / train.channels_last): exact resume within them
+# --------------------------------------------------------------------------------------------------
+_BF16_SCRIPT = """
+import sys, torch
+import _train_script as ts
+from srlib.training import loop
+torch.set_num_threads(1)
+models, opts, scheds = ts.build()
+loop.train(sys.argv[1], models=models, optimizers=opts, schedulers=scheds, step_fn=ts.make_step_fn(0.1),
+           batches=ts.batches, total_steps=ts.STEPS, seed=ts.SEED, log_every=ts.LOG_EVERY,
+           ckpt_every=ts.CKPT_EVERY, progress=False, autocast=torch.bfloat16, channels_last=True)
+"""
+
+
+def _run_bf16(run_dir, on_step=None):
+    models, opts, scheds = ts.build()
+    res = loop.train(run_dir, models=models, optimizers=opts, schedulers=scheds,
+                     step_fn=ts.make_step_fn(0.0, on_step), batches=ts.batches, total_steps=ts.STEPS,
+                     seed=ts.SEED, log_every=ts.LOG_EVERY, ckpt_every=ts.CKPT_EVERY, progress=False,
+                     autocast=torch.bfloat16, channels_last=True)
+    return res, models, opts, scheds
+
+
+@pytest.fixture(scope="module")
+def reference_bf16(tmp_path_factory):
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("ref_bf16")
+    res, models, opts, scheds = _run_bf16(d)
+    assert res.step == ts.STEPS
+    return d, models, opts, scheds
+
+
+def test_bf16_channels_last_sigkill_then_resume_is_exact(reference, reference_bf16, tmp_path):
+    _, rm, _, _ = reference_bf16
+    w = rm["net"][0].weight
+    assert w.dtype == torch.float32 and w.is_contiguous(memory_format=torch.channels_last)
+    fp32_w = reference[1]["net"][0].weight
+    assert not torch.equal(w, fp32_w)              # bf16 autocast really ran: other rounding than fp32
+    assert (w - fp32_w).abs().max() < 0.05         # ... but the same training
+
+    ckpt = tmp_path / loop.CHECKPOINT
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), str(SCRIPT.parent)])}
+    proc = subprocess.Popen([sys.executable, "-c", _BF16_SCRIPT, str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def ckpt_step():
+        if not ckpt.exists():
+            return None
+        step = io.torch_load(ckpt)["step"]       # written atomically: never half a file
+        return step if step >= 10 else None
+
+    _wait_for(proc, ckpt_step)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    ck = io.torch_load(ckpt)
+    killed_at = ck["step"]
+    assert 10 <= killed_at < ts.STEPS
+    assert ck["precision"] == "bf16" and ck["channels_last"] is True
+
+    res, models, opts, scheds = _run_bf16(tmp_path)
+    assert res.start_step == killed_at and res.step == ts.STEPS
+    _assert_same_run(reference_bf16, models, opts, scheds, tmp_path)
+
+
+def test_resume_under_other_precision_warns(reference_bf16, tmp_path):
+    ck = io.torch_load(reference_bf16[0] / loop.CHECKPOINT)
+    ck["step"] = 20
+    io.torch_save(ck, tmp_path / loop.CHECKPOINT)
+    with pytest.warns(UserWarning, match="not be bit-identical"):
+        ts.run(tmp_path)                           # fp32, contiguous
+
+
+def test_autocast_refuses_float16(tmp_path):
+    models, opts, _ = ts.build()
+    with pytest.raises(ValueError, match="only torch.bfloat16"):
+        loop.train(tmp_path, models=models, optimizers=opts, step_fn=ts.make_step_fn(), batches=ts.batches,
+                   total_steps=2, seed=ts.SEED, progress=False, autocast=torch.float16)

@@ -18,9 +18,24 @@ and on SIGTERM/SIGINT) and ``metrics.jsonl`` (one line per logged step: ``step``
 ``time`` = unix time, then the mean of each scalar since the previous line). An existing checkpoint
 resumes; log lines past it are dropped. Under DDP only rank 0 writes and shows progress, every rank
 loads the checkpoint, and the logged scalars are rank 0's.
+
+Precision and layout (``train.precision`` / ``train.channels_last`` of a profile, resolved by
+:mod:`srlib.training.precision`): ``autocast=torch.bfloat16`` enters ``torch.autocast(device, bfloat16)``
+around each ``step_fn`` call (the batch is drawn outside it). The step function's forwards and losses
+run under it; weights, gradients and optimizer states stay fp32 and the losses PyTorch keeps in fp32 under
+autocast (l1, mse, BCE with logits) are reduced in fp32; no GradScaler is needed for bfloat16. The weight
+cast cache is off (``cache_enabled=False``) because step functions update weights inside the region (a
+cached bf16 copy of an updated weight would be stale). A validation hook called from the step function
+must leave autocast itself (``torch.autocast(..., enabled=False)``, as :func:`srlib.training.runs.val_psnr`
+does). ``channels_last=True`` converts the models' 4-d parameters in place (before the checkpoint is
+loaded; optimizers keep referring to the same parameters; under DDP convert before wrapping, as
+:func:`srlib.training.runs.train_stage` does) and every 4-d tensor of each batch to the channels_last
+memory format. A resumed run is bit-identical to an uninterrupted one *within* one
+precision and layout; the checkpoint records both and a resume under other settings warns.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -41,7 +56,7 @@ from .. import io
 from . import distributed as dist
 
 __all__ = ["train", "TrainResult", "load_checkpoint", "checkpoint_path", "read_metrics",
-           "dataset_batches", "DatasetBatches", "step_generator", "CHECKPOINT", "METRICS"]
+           "dataset_batches", "DatasetBatches", "step_generator", "to_channels_last", "CHECKPOINT", "METRICS"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -283,6 +298,38 @@ class _StopFlag:
 # --------------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------------
+def _autocast(dtype: torch.dtype | None, models: Mapping[str, nn.Module]) -> Callable[[], Any] | None:
+    """A factory of the step's autocast context, or None for plain fp32."""
+    if dtype is None or dtype == torch.float32:
+        return None
+    if dtype != torch.bfloat16:
+        raise ValueError(f"autocast={dtype}: only torch.bfloat16 is supported (float16 would need a "
+                         "GradScaler, which this loop does not run)")
+    dev = next((p.device.type for m in models.values() for p in m.parameters()), "cpu")
+    return lambda: torch.autocast(dev, dtype=dtype, cache_enabled=False)
+
+
+def to_channels_last(obj: Any) -> Any:
+    """``obj`` with every 4-d tensor (nested in tuples, lists, dicts) in channels_last memory format."""
+    if isinstance(obj, torch.Tensor):
+        return obj.contiguous(memory_format=torch.channels_last) if obj.dim() == 4 else obj
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return tuple(to_channels_last(x) for x in obj)
+    if isinstance(obj, list):
+        return [to_channels_last(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_channels_last(v) for k, v in obj.items()}
+    return obj
+
+
+class _ChannelsLastBatches:
+    def __init__(self, batches: Callable[[int], Any]):
+        self.batches = batches
+
+    def __call__(self, step: int) -> Any:
+        return to_channels_last(self.batches(step))
+
+
 @dataclass(frozen=True)
 class TrainResult:
     step: int                      # steps completed (== total_steps)
@@ -298,17 +345,25 @@ class TrainResult:
 def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimizers: Mapping[str, Any],
           schedulers: Mapping[str, Any] | None = None, step_fn: StepFn, batches: Callable[[int], Any],
           total_steps: int, seed: int, log_every: int = 10, ckpt_every: int = 100, progress: bool = True,
-          deterministic: bool = True, desc: str = "", stateful: Mapping[str, Any] | None = None
-          ) -> TrainResult:
+          deterministic: bool = True, desc: str = "", stateful: Mapping[str, Any] | None = None,
+          autocast: torch.dtype | None = None, channels_last: bool = False) -> TrainResult:
     """Train to ``total_steps``, resuming from ``run_dir/checkpoint.pt`` if present (module docstring).
 
     ``stateful``: other objects with ``state_dict()``/``load_state_dict()`` to checkpoint (an EMA, a
     GradScaler, a controller's baseline). Under DDP pass models wrapped with ``distributed.wrap``.
+    ``autocast``: ``torch.bfloat16`` runs each step under bfloat16 autocast (None / ``torch.float32``:
+    plain fp32); ``channels_last``: models and batches in channels_last memory format (module docstring).
     On SIGINT raises KeyboardInterrupt, on SIGTERM exits with ``128 + signum``, after checkpointing.
     """
     for name, v in (("total_steps", total_steps), ("log_every", log_every), ("ckpt_every", ckpt_every)):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    amp = _autocast(autocast, models)
+    tag = {"precision": "fp32" if amp is None else "bf16", "channels_last": bool(channels_last)}
+    if channels_last:
+        for m in models.values():
+            dist.unwrap(m).to(memory_format=torch.channels_last)
+        batches = _ChannelsLastBatches(batches)
     schedulers = dict(schedulers or {})
     stateful = dict(stateful or {})
     run_dir = Path(run_dir)
@@ -333,6 +388,10 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
             raise ValueError(f"{ckpt}: written with seed {ck.get('seed')} but this run has seed {seed}; "
                              + _fix(ckpt))
         start = int(ck["step"])
+        was = {"precision": ck.get("precision", "fp32"), "channels_last": ck.get("channels_last", False)}
+        if was != tag:
+            warnings.warn(f"{ckpt}: written with {was} but resumed with {tag}: the resumed run will not be "
+                          "bit-identical to an uninterrupted one", stacklevel=2)
         meter.load_state_dict(ck["meter"])
         rngs = ck["rng"]
         if len(rngs) != world:
@@ -357,7 +416,7 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
             io.torch_save({"format": FORMAT, "step": step, "seed": seed, "world_size": world,
                            "models": _state(models), "optimizers": _state(optimizers),
                            "schedulers": _state(schedulers), "stateful": _state(stateful),
-                           "meter": meter.state_dict(), "rng": rngs}, ckpt)
+                           "meter": meter.state_dict(), "rng": rngs, **tag}, ckpt)
 
     from tqdm import tqdm
 
@@ -368,7 +427,9 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
     step, stopping, last = start, False, {}
     try:
         while step < total_steps:
-            out = step_fn(step, batches(step), models, optimizers)
+            batch = batches(step)
+            with (amp() if amp is not None else contextlib.nullcontext()):
+                out = step_fn(step, batch, models, optimizers)
             for s in schedulers.values():
                 s.step()
             step += 1

@@ -16,7 +16,7 @@ from .. import data, io, pipeline
 from ..metrics.psnr_ssim import psnr, quantize
 from ..models import build, module_of
 from . import distributed as dist
-from . import loop
+from . import loop, precision
 
 
 def spec(name: str, **kw: Any) -> dict:
@@ -37,13 +37,26 @@ def load_model(result: pipeline.StageResult, role: str = "G") -> nn.Module:
     return m.eval()
 
 
-def adam(params, lr: float, betas=(0.5, 0.999), eps: float = 1e-8) -> torch.optim.Adam:
-    """MFAGAN Sec. 4.1: Adam (beta1 0.5, beta2 0.999, eps 1e-8) for every model."""
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
+def adam(params, lr: float, betas=(0.5, 0.999), eps: float = 1e-8, fused: bool | None = None) -> torch.optim.Adam:
+    """MFAGAN Sec. 4.1: Adam (beta1 0.5, beta2 0.999, eps 1e-8) for every model.
+
+    ``fused`` (default: whenever every parameter is a floating-point tensor on CPU or CUDA): PyTorch's
+    fused kernel, one call per parameter group, instead of its per-tensor loop, which on CPU is the
+    default and costs a dozen small operations per tensor (MFANet-32: 158 tensors; the update took
+    about a tenth of a mini training step, benchmarks/train_throughput.py). The same update rule;
+    rounding may differ in the last bit from the per-tensor loop."""
+    params = list(params)
+    if fused is None:
+        tensors = [t for g in params for t in (g["params"] if isinstance(g, dict) else [g])]
+        fused = bool(tensors) and all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps, **({"fused": True} if fused else {}))
 
 
 def val_psnr(profile, pairs=None) -> Callable[[nn.Module], dict[str, float]]:
-    """A validation hook: mean Y-PSNR (shave = scale) of ``G`` on the profile's validation split."""
+    """A validation hook: mean Y-PSNR (shave = scale) of ``G`` on the profile's validation split.
+
+    Always fp32: it leaves the training step's bfloat16 autocast (``train.precision``), so validation
+    numbers do not depend on the training precision's rounding of the forward pass."""
     pairs = data.val_pairs(profile) if pairs is None else pairs
     tensors = [p.tensors() for p in pairs]
 
@@ -52,7 +65,8 @@ def val_psnr(profile, pairs=None) -> Callable[[nn.Module], dict[str, float]]:
         was = G.training
         G.eval()
         dev = next(G.parameters()).device
-        vals = [psnr(quantize(G(lr.to(dev)).cpu()), hr, profile.crop_border) for lr, hr in tensors]
+        with torch.autocast(dev.type, enabled=False):
+            vals = [psnr(quantize(G(lr.to(dev)).float().cpu()), hr, profile.crop_border) for lr, hr in tensors]
         G.train(was)
         return {"val_psnr": float(np.mean(vals))}
 
@@ -75,13 +89,19 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
     from its weights. Learning rates are multiplied by ``gamma`` (default: halved) at ``milestones``
     (MultiStepLR). ``batch_size`` / ``lr_patch`` override the profile's data section.
     ``ddp=False``: the step function synchronises gradients itself (the SuperGenerator's sandwich step).
+
+    ``profile.train.precision`` / ``channels_last`` (:mod:`srlib.training.precision`): the *resolved*
+    precision (``"fp32"``, ``"bf16 (autocast, avx512_bf16)"``, ...) and the layout enter the stage params,
+    hence its key and manifest; :func:`train_note` gives the text for a table row's note.
     """
+    amp_dtype, amp_desc = precision.resolve(profile.train.precision, _device(profile))
+    channels_last = bool(profile.train.channels_last)
     full = {"models": dict(models), "lrs": dict(lrs), "total": total, "milestones": list(milestones),
             "seed": seed, "betas": list(betas), "batch_size": batch_size or profile.data.batch_size,
             "lr_patch": lr_patch or profile.data.lr_patch, **({"gamma": gamma} if gamma != 0.5 else {}),
             "data": profile.to_dict()["data"],
             "init": {r: [res.name, res.key, role] for r, (res, role) in (init or {}).items()},
-            **dict(params)}
+            "precision": amp_desc, "channels_last": channels_last, **dict(params)}
 
     def run(ctx):
         io.seed_everything(seed, profile.train.deterministic)
@@ -90,6 +110,8 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
         for r, (res, role) in (init or {}).items():
             nets[r].load_state_dict(io.torch_load(res.path(f"{role}.pt")))
         nets = {r: m.to(device) for r, m in nets.items()}
+        if channels_last:   # before DDP and the optimisers see the parameters (converted in place)
+            nets = {r: m.to(memory_format=torch.channels_last) for r, m in nets.items()}
         step_fn, extra = make_step(nets)
         if ddp and dist.world_size() > 1:
             # broadcast_buffers=False: a GAN step runs D several times before one backward; re-broadcasting
@@ -104,7 +126,8 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
                          step_fn=lambda s, b, m, o: step_fn(s, b, nets, o), batches=sampler,
                          total_steps=total, seed=seed, log_every=min(profile.train.log_every, total),
                          ckpt_every=profile.train.ckpt_every, progress=profile.train.progress,
-                         deterministic=profile.train.deterministic, desc=name)
+                         deterministic=profile.train.deterministic, desc=name,
+                         autocast=amp_dtype if amp_dtype == torch.bfloat16 else None, channels_last=channels_last)
         if dist.is_main():
             for r, m in nets.items():
                 io.torch_save(dist.unwrap(m).state_dict(), ctx.path(f"{r}.pt"))
@@ -114,6 +137,13 @@ def train_stage(profile, name: str, *, models: Mapping[str, Mapping], params: Ma
     built = [module_of(s["name"]) for s in models.values()]  # registered by name: not an import
     return pipeline.stage(name, full, run, profile=profile.name, seed=seed, code=[loop, *code, *built],
                           all_ranks=True)  # data-parallel training: every rank runs it
+
+
+def train_note(result: pipeline.StageResult) -> str:
+    """How a training stage ran, for a table row's note: ``"trained in bf16 (autocast, avx512_bf16),
+    channels_last"`` or ``"trained in fp32"`` (older manifests without the key: fp32)."""
+    p = result.manifest.get("params", {})
+    return f"trained in {p.get('precision', 'fp32')}" + (", channels_last" if p.get("channels_last") else "")
 
 
 def pixel_stage(profile, name: str, *, g: Mapping, seed: int, iters: int, lr: float, loss: str = "l1",
