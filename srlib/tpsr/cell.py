@@ -13,7 +13,9 @@ first stage. No global image skip.
 
 Genotype: a tuple of ``(op, input)`` per node; ``input`` 0 is the cell input ``i`` and ``k >= 1`` the
 output of node ``k - 1`` (so node ``m`` may take inputs ``0..m``, the paper's Z_{m+1}). Nodes no other node
-consumes are leaves and are summed (one leaf: its output is the cell's output).
+consumes are leaves and are summed (one leaf: its output is the cell's output). As a controller sees it
+(Eq. 4, S_G = Op x Z_1 x ... x Op x Z_10): :func:`decisions` gives the 20 decision sizes (op, then input,
+per node), :func:`genotype` turns one index per decision into a Genotype and :func:`actions` back.
 
 The published cell (:data:`TPSR_GENOTYPE`), nodes 0-9:
 
@@ -106,6 +108,34 @@ def make_op(name: str, c: int) -> nn.Module:
         return nn.Sequential(_Residual(nn.Sequential(
             conv(c, c, 3), nn.ReLU(inplace=True), conv(c, c, 3), CALayer(c, reduction=4))), nn.PReLU())
     raise KeyError(f"unknown TPSR op {name!r}; valid: {', '.join(OPS)}")
+
+
+#: Nodes of TPSR's cell (Sec. 3.2: "selecting 10 operations ... to assign to 10 nodes").
+NUM_NODES = 10
+
+
+def decisions(num_nodes: int = NUM_NODES) -> tuple[int, ...]:
+    """The sizes of S_G's decisions in Eq. 4's order: node m's op (|Op| = 16 options), then its input
+    (m + 1 options: the cell input or one of nodes 0..m-1; the paper's Z_{m+1}). 20 decisions for 10 nodes."""
+    return tuple(n for m in range(num_nodes) for n in (len(OPS), m + 1))
+
+
+def genotype(actions: Sequence[int]) -> Genotype:
+    """The cell a controller sample describes: ``actions`` = one index per :func:`decisions` entry."""
+    if len(actions) % 2:
+        raise ValueError(f"expected (op, input) index pairs, got {len(actions)} actions")
+    out = []
+    for m in range(len(actions) // 2):
+        op, inp = int(actions[2 * m]), int(actions[2 * m + 1])
+        if not 0 <= op < len(OPS) or not 0 <= inp <= m:
+            raise ValueError(f"node {m}: op index {op} not in 0..{len(OPS) - 1} or input {inp} not in 0..{m}")
+        out.append((OPS[op], inp))
+    return tuple(out)
+
+
+def actions(genotype: Sequence[tuple[str, int]]) -> tuple[int, ...]:
+    """The inverse of :func:`genotype`: the decision indices of a cell."""
+    return tuple(i for op, inp in genotype for i in (OPS.index(op), int(inp)))
 
 
 def leaves(genotype: Sequence[tuple[str, int]]) -> list[int]:

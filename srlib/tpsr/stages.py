@@ -1,0 +1,161 @@
+"""TPSR's generator pipeline as cached stages (Lee et al., ECCV 2020, Alg. 1 lines 25-26, Sec. 4.1).
+
+    generator_search   Alg. 1 line 25: s*_G <- search(S_G, T_G, E_G), ONE stage; every candidate is
+                       trained in-process (srlib/tpsr/proxy_task.py) and the search state is checkpointed
+                       atomically after each one, so a killed stage resumes at the next candidate. Writes
+                       history.json, the weight cache and G.pt = s* at x2 initialised from the cache.
+    full_task          Alg. 1 line 26 / Sec. 4.1: s* trained on the full distortion task at x2 (from the
+                       cache when a search is given), then at x4 starting from the x2 model (the new x4
+                       upsampling conv starts fresh). The published cell (TPSR_GENOTYPE) goes through the
+                       same stages from scratch.
+
+Only this module reads ``profile.tpsr`` (srlib/tpsr/config.py); the method modules take explicit values.
+The x2 stages read the profile's data at scale 2 (same images; LR made by MATLAB bicubic at x2).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import torch
+
+from .. import io, pipeline
+from ..data import load_set
+from ..metrics.psnr_ssim import psnr, quantize
+from ..models.bicubic import Bicubic
+from ..training import runs
+from ..training.runs import spec
+from . import cell, proxy_task, search_loop, weight_cache
+from .cell import TPSR_GENOTYPE, TPSRGenerator
+
+PAPER = "tpsr"
+
+
+def _stage_name(kind: str, tag: str, seed: int) -> str:
+    return f"tpsr_{kind}_{tag}_s{seed}"
+
+
+def _at_scale(profile, scale: int):
+    """``profile`` with ``data.scale`` = ``scale`` (the x2 proxy and full x2 task; the images are the same)."""
+    if profile.data.scale == scale:
+        return profile
+    p = dataclasses.replace(profile, data=dataclasses.replace(profile.data, scale=scale))
+    p.data.validate("data")
+    return p
+
+
+def _x2_data(profile):
+    """(train pairs, validation (lr, hr) tensors, bicubic validation PSNR: the reward's floor) at x2."""
+    d = profile.data
+    train = [pr for s in d.train_sets for pr in load_set(s, 2, None)]
+    val = [pr.tensors() for pr in load_set(d.val_set, 2, d.max_eval_hr)]
+    floor = float(np.mean([psnr(quantize(Bicubic(2)(lr)), hr, 2) for lr, hr in val]))
+    return train, val, floor
+
+
+def _candidate_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _search_params(profile, seed: int) -> dict:
+    t = profile.tpsr
+    return {"num_feat": t.num_feat, "steps": t.search_steps, "limit_g": t.mult_adds_limit_g,
+            "max_rejections": t.max_rejections, "controller": dataclasses.asdict(t.controller),
+            "proxy": dataclasses.asdict(t.proxy), "seed": seed, "data": profile.to_dict()["data"],
+            "device": str(runs.eval_device(profile))}
+
+
+def run_search(ctx, *, num_feat: int, steps: int, limit_g: float, max_rejections: int, controller: dict,
+               proxy: dict, seed: int, train, val, floor: float, device, log=print) -> dict:
+    """Algorithm 1's generator search in ``ctx.dir``, resuming from ``search_state.pt`` if present."""
+    c, p = controller, proxy
+    sizes = cell.decisions()
+    temps = [c["op_temperature"] if i % 2 == 0 else c["input_temperature"] for i in range(len(sizes))]
+    state = search_loop.SearchState.new(
+        sizes, seed=seed, cache=weight_cache.WeightCache(p["share_template"]),
+        controller={"hidden": c["hidden"], "temperature": temps, "tanh_constant": c["tanh_constant"]},
+        reinforce={"lr": c["lr"], "baseline_decay": c["baseline_decay"], "entropy_weight": c["entropy_weight"]})
+    ckpt = ctx.path("search_state.pt")
+    if ckpt.is_file():
+        state.load_state_dict(io.torch_load(ckpt))
+        log(f"[tpsr search] resuming after {state.steps_done} trained / {len(state.history)} sampled candidates")
+
+    def evaluate(genotype, index):
+        return proxy_task.evaluate(genotype, cache=state.cache, train=train, val=val, limit=limit_g,
+                                   iterations=p["iterations"], batch=p["batch"], patch=p["patch"], lr=p["lr"],
+                                   seed=_candidate_seed(seed, index), reward_floor=floor,
+                                   reward_span=p["reward_span_db"], num_feat=num_feat, device=device)
+
+    search_loop.search(state, steps=steps, decode=cell.genotype, evaluate=evaluate, update_every=c["update_every"],
+                       max_rejections=max_rejections, checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log)
+    best = state.best
+    genotype = tuple((str(o), int(i)) for o, i in best["genotype"])
+    torch.manual_seed(seed)
+    g = TPSRGenerator(num_feat=num_feat, genotype=genotype, scale=2)
+    loaded = state.cache.initialise(g, genotype)  # Alg. 1 line 26: "initialize from cache"
+    io.torch_save(g.state_dict(), ctx.path("G.pt"))
+    io.torch_save(state.cache.state_dict(), ctx.path("weight_cache.pt"))
+    io.write_json(ctx.path("history.json"), state.history)
+    io.write_json(ctx.path("updates.json"), state.updates)
+    return {"best_genotype": [list(x) for x in genotype], "best_psnr": best["metric"], "best_step": best["step"],
+            "best_mult_adds_g": best["mult_adds_g"], "n_trained": state.steps_done,
+            "n_rejected": len(state.history) - state.steps_done, "bicubic_psnr": floor,
+            "cache_entries_loaded_into_G": loaded, "history": "history.json", "weights": {"G": "G.pt"},
+            "published_mult_adds_g": proxy_task.mult_adds(TPSR_GENOTYPE, num_feat)}
+
+
+def generator_search(profile, seed: int) -> pipeline.StageResult:
+    """Alg. 1 line 25 at ``profile.tpsr`` (T_G steps, limit f, the x2 proxy) as one resumable stage."""
+    params = _search_params(profile, seed)
+
+    def run(ctx):
+        train, val, floor = _x2_data(profile)
+        kw = {k: params[k] for k in ("num_feat", "steps", "limit_g", "max_rejections", "controller", "proxy", "seed")}
+        return run_search(ctx, **kw, train=train, val=val, floor=floor, device=runs.eval_device(profile))
+
+    return pipeline.stage(_stage_name("search", "g", seed), params, run, profile=profile.name, seed=seed,
+                          code=[cell, proxy_task, search_loop, weight_cache])
+
+
+def _tag(genotype, init: pipeline.StageResult | None) -> str:
+    geno = tuple((str(o), int(i)) for o, i in genotype)
+    base = "published" if geno == TPSR_GENOTYPE else "cell" + hashlib.sha1(json.dumps(geno).encode()).hexdigest()[:8]
+    return base + ("_cached" if init is not None else "")
+
+
+def _x4_init(profile, x2: pipeline.StageResult, g4: dict, seed: int, tag: str) -> pipeline.StageResult:
+    """The x4 model starting from the x2 one (Sec. 4.1): every x2 weight copied, the second upsampling conv
+    fresh (seeded)."""
+    def run(ctx):
+        torch.manual_seed(seed)
+        m4 = runs.build_spec(g4)
+        missing, unexpected = m4.load_state_dict(io.torch_load(x2.path("G.pt")), strict=False)
+        if unexpected or any(not k.startswith("upsample.2.") for k in missing):
+            raise RuntimeError(f"x2 -> x4: unexpected keys {unexpected}, missing {missing}")
+        io.torch_save(m4.state_dict(), ctx.path("G.pt"))
+        return {"fresh": sorted(missing), "weights": {"G": "G.pt"}}
+
+    return pipeline.stage(_stage_name("x4_from_x2", tag, seed), {"x2": [x2.name, x2.key], "models": {"G": g4},
+                                                                 "seed": seed},
+                          run, profile=profile.name, seed=seed, code=[cell])
+
+
+def full_task(profile, genotype=TPSR_GENOTYPE, seed: int = 0, *,
+              init: pipeline.StageResult | None = None) -> dict[str, pipeline.StageResult]:
+    """Alg. 1 line 26 / Sec. 4.1: ``genotype`` on the full distortion task, x2 (from ``init``'s G.pt, a
+    :func:`generator_search` stage, if given) then x4 from the x2 model. Returns the stages
+    {"x2", "x4_init" (the x2 weights in the x4 template), "x4"}."""
+    t = profile.tpsr
+    tag = _tag(genotype, init)
+    geno = [[str(o), int(i)] for o, i in genotype]
+    g2, g4 = (spec("tpsr", num_feat=t.num_feat, genotype=geno, scale=s) for s in (2, 4))
+    common = dict(seed=seed, lr=t.full_lr, milestones=t.full_milestones, batch_size=t.full_batch,
+                  lr_patch=t.full_patch, val_every=t.full_val_every)
+    x2 = runs.pixel_stage(_at_scale(profile, 2), _stage_name("full_x2", tag, seed), g=g2, iters=t.full_iters_x2,
+                          init=init, **common)
+    x4_init = _x4_init(profile, x2, g4, seed, tag)
+    x4 = runs.pixel_stage(_at_scale(profile, 4), _stage_name("full_x4", tag, seed), g=g4, iters=t.full_iters_x4,
+                          init=x4_init, **common)
+    return {"x2": x2, "x4_init": x4_init, "x4": x4}
