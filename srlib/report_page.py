@@ -60,6 +60,9 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "data, metrics, complexity (00, 01)": (("00_", "01_"), None),
         "shared baselines (02, 03)": (("02_", "03_"), 10.0),
         "MFAGAN (1x)": (("1",), 12.0),
+        "TPSR (3x)": (("3",), 8.0),
+        "AdaSR (4x)": (("4",), 8.0),
+        "AGD (5x)": (("5",), 8.0),
         "latency (9x)": (("9",), 6.0),
     }},
 }

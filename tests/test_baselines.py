@@ -104,6 +104,18 @@ def test_psnr_recipe_uses_its_own_loss_batch_and_patch(offline):
         baselines.reference(prof, "edsr", 0)
 
 
+def test_gan_recipe_pixel_stage_can_take_its_own_batch_and_patch(offline):
+    prof = config.load("smoke", {"train.progress": False, "baselines.srgan.batch_size": 2,
+                                 "baselines.srgan.lr_patch": 16, "baselines.srgan.pixel_batch_size": 3,
+                                 "baselines.srgan.pixel_lr_patch": 8})
+    res = baselines.reference(prof, "srgan", 0)
+    pre = baselines.pretrained(prof, "srgan", 0)
+    assert (pre.manifest["params"]["batch_size"], pre.manifest["params"]["lr_patch"]) == (3, 8)
+    assert (res.manifest["params"]["batch_size"], res.manifest["params"]["lr_patch"]) == (2, 16)
+    with pytest.raises(config.ConfigError, match="pixel_batch_size"):
+        config.load("smoke", {"baselines.srgan.pixel_batch_size": 0})
+
+
 def test_enhancenet_recipe_has_its_texture_term(offline):
     prof = config.load("smoke", {"train.progress": False})
     res = baselines.reference(prof, "enhancenet", 0)

@@ -119,10 +119,10 @@ def test_paper_yaml_lists_the_published_recipes_the_code_declares():
 
 def test_a_section_merges_over_its_defaults_and_rejects_nonsense(tmp_path, monkeypatch):
     p = config.load("mini")
-    assert p.baselines.esrgan.kw == {"num_feat": 24, "num_block": 2}
+    assert p.baselines.esrgan.kw == {"num_feat": 24, "num_block": 2, "num_grow_ch": 16}
     assert p.baselines.esrgan.w_adv == 5e-3  # not shrunk: the published weight
-    q = config.load("mini", overrides={"baselines.esrgan.pixel_iters": 7})
-    assert q.baselines.esrgan.pixel_iters == 7 and q.baselines.esrgan.kw == p.baselines.esrgan.kw
+    q = config.load("mini", overrides={"baselines.esrgan.pixel_iters": 470})
+    assert q.baselines.esrgan.pixel_iters == 470 and q.baselines.esrgan.kw == p.baselines.esrgan.kw
     monkeypatch.setattr(config, "PROFILES_DIR", tmp_path)
     bad = {
         "b1.yaml": ("baselines:\n  esrgan:\n    pixel_iter: 3\n", r"unknown key 'baselines.esrgan.pixel_iter'"),

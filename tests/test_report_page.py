@@ -220,7 +220,8 @@ def test_budget_shares_are_one_dict_and_cover_the_mini_hour():
     assert total == 60 and sum(m for _, m in groups.values()) == pytest.approx(60)
     shares = {g: m for g, (_, m) in groups.items()}
     assert shares["shared baselines (02, 03)"] == 10 and shares["MFAGAN (1x)"] == 12 and shares["latency (9x)"] == 6
-    assert shares["data, metrics, complexity (00, 01)"] == 32
+    assert shares["TPSR (3x)"] == shares["AdaSR (4x)"] == shares["AGD (5x)"] == 8
+    assert shares["data, metrics, complexity (00, 01)"] == 60 - 10 - 12 - 6 - 3 * 8
     none_total, smoke = report_page.budget_groups("smoke")
     assert none_total is None and all(m is None for _, m in smoke.values())
 

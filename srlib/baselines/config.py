@@ -29,6 +29,8 @@ class Recipe:
     released: str = ""                       # srlib.weights.released name for source: released
     batch_size: int | None = None            # None: data.batch_size
     lr_patch: int | None = None              # LR patch side; None: data.lr_patch
+    pixel_batch_size: int | None = None      # the pixel stage's own batch; None: batch_size (the papers use
+    pixel_lr_patch: int | None = None        # one shape for both stages; mini gives the pixel stage more)
     # ---- pixel-loss stage (PSNR-oriented training, or the GAN's pre-training) ----
     pixel_loss: str = "l1"                   # l1 | mse
     pixel_iters: int = 1_000_000
@@ -69,7 +71,7 @@ class Recipe:
                               f"set it (python -m srlib.weights list) or use source: train")
         check_choice(f"{where}.pixel_loss", self.pixel_loss, ("l1", "mse"))
         check_positive(f"{where}.pixel_iters", self.pixel_iters)
-        for k in ("batch_size", "lr_patch"):
+        for k in ("batch_size", "lr_patch", "pixel_batch_size", "pixel_lr_patch"):
             if getattr(self, k) is not None:
                 check_positive(f"{where}.{k}", getattr(self, k))
         _schedule(where, "pixel", self.pixel_lr, self.pixel_milestones, self.pixel_iters, self.pixel_betas)

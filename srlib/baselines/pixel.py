@@ -17,8 +17,9 @@ def pretrain(profile, name: str, seed: int) -> pipeline.StageResult:
     return runs.pixel_stage(profile, stage_name(name, seed, "pixel" if r.is_gan else ""),
                             g=runs.spec(r.model, **r.kw), seed=seed, iters=r.pixel_iters, lr=r.pixel_lr,
                             loss=r.pixel_loss, milestones=r.pixel_milestones, gamma=r.pixel_gamma,
-                            betas=r.pixel_betas, val_every=b.val_every, batch_size=r.batch_size,
-                            lr_patch=r.lr_patch, params={"recipe": name})
+                            betas=r.pixel_betas, val_every=b.val_every,
+                            batch_size=r.pixel_batch_size or r.batch_size,
+                            lr_patch=r.pixel_lr_patch or r.lr_patch, params={"recipe": name})
 
 
 def train(profile, name: str, seed: int) -> pipeline.StageResult:

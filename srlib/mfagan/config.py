@@ -24,6 +24,9 @@ class MFAGANConfig:
     width_choices: tuple[int, ...] = (48, 32, 24)
     esrgan_d_feat: int = 64        # ESRGAN's discriminator as MFAGAN.L's D in Fig. 6 (64 at paper)
     pretrain_iters: int = 500_000  # L1 pre-training, lr 2e-4
+    pretrain_milestones: tuple[int, ...] = ()  # the paper gives none for the pre-training
+    pretrain_batch_size: int | None = None     # None: data.batch_size (Sec. 4.1: 16 for every stage)
+    pretrain_lr_patch: int | None = None       # None: data.lr_patch
     gan_iters: int = 15_000        # Eq. (1) training, lr 1e-4 halved at gan_milestones
     gan_milestones: tuple[int, ...] = (5_000, 10_000)
     supernet_iters: int = 800_000
@@ -81,7 +84,11 @@ class MFAGANConfig:
             if getattr(self, k) < 0 or (k.startswith("lr") and getattr(self, k) == 0):
                 raise ConfigError(f"{where}.{k} must be {'> 0' if k.startswith('lr') else '>= 0'}, "
                                   f"got {getattr(self, k)}")
-        for ms, total in (("gan_milestones", "gan_iters"), ("supernet_milestones", "supernet_iters")):
+        for k in ("pretrain_batch_size", "pretrain_lr_patch"):
+            if getattr(self, k) is not None:
+                check_positive(f"{where}.{k}", getattr(self, k))
+        for ms, total in (("gan_milestones", "gan_iters"), ("supernet_milestones", "supernet_iters"),
+                          ("pretrain_milestones", "pretrain_iters")):
             v, n = list(getattr(self, ms)), getattr(self, total)
             if v != sorted(set(v)) or any(x <= 0 or x >= n for x in v):
                 raise ConfigError(f"{where}.{ms} {v} must increase strictly and lie inside (0, {total}={n})")

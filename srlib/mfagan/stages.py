@@ -49,7 +49,8 @@ def pretrain(profile, width: int, seed: int) -> pipeline.StageResult:
     m = profile.mfagan
     return runs.pixel_stage(profile, f"mfagan_pretrain_g{width}_s{seed}", g=g_spec(width), seed=seed,
                             iters=m.pretrain_iters, lr=m.lr_pretrain, loss="l1", betas=(0.5, 0.999),
-                            val_every=m.val_every)
+                            milestones=m.pretrain_milestones, val_every=m.val_every,
+                            batch_size=m.pretrain_batch_size, lr_patch=m.pretrain_lr_patch)
 
 
 def gan_stage(profile, name: str, *, g: dict, d: dict, init_g: pipeline.StageResult, seed: int,

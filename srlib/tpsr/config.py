@@ -58,6 +58,79 @@ class ProxyConfig:
                 raise ConfigError(f"{where}.{k} must be > 0, got {getattr(self, k)}")
 
 
+@dataclass(frozen=True)
+class DSearchConfig:
+    """Alg. 1 lines 27-31: the discriminator search (Sec. 3.3, 4.2). Printed: S_D (Eq. 7), E_D = the
+    perceptual metric (LPIPS) of TPSR-NOGAN x4 after a short GAN fine-tune with Eq. 8, best of the last
+    three evaluations, spectral norm, no weight sharing, no Mult-Adds limit, an earlier VGG layer, "a lower
+    patch size, fewer epochs, and a bigger batch size". Every number below is an assumption."""
+    steps: int = 200                 # T_D: not printed; assumption (a tenth of T_G's order)
+    generator: str = "searched"      # TPSR-NOGAN = our searched cell's full task ("published": theirs)
+    bottleneck_options: tuple[int, ...] = (0, 100)  # optional bottleneck (Fig. 1) searched: none or m = 100
+    base_channels: int = 16          # n of block 1 (the generator's Op width; Sec. 3.3 reuses Op)
+    iterations: int = 2_000          # GAN steps per candidate; assumption
+    eval_every: int = 500            # an "epoch" of the proxy: the reward is the best of the last 3 evaluations
+    batch: int = 32                  # assumption: 2x the full task's 16 ("bigger batch")
+    patch: int = 24                  # LR side (HR 96, a multiple of 32); assumption: smaller than the full 32
+    lr: float = 1e-4                 # Adam for G and D (ESRGAN's GAN stage); assumption
+    alpha: float = 1e-2              # Eq. 8 L1 weight; assumption: ESRGAN's eta
+    lam: float = 1.0                 # Eq. 8 L_vgg weight; assumption: ESRGAN's perceptual weight
+    gamma: float = 5e-3              # Eq. 8 L_adv weight; assumption: ESRGAN's lambda
+    vgg_layer: str = "conv2_2"       # "an earlier layer" (Sec. 3.3); assumption: conv2_2 before activation
+
+    def validate(self, where: str, scale: int) -> None:
+        for k in ("steps", "base_channels", "iterations", "eval_every", "batch", "patch"):
+            check_positive(f"{where}.{k}", getattr(self, k))
+        if self.generator not in ("searched", "published"):
+            raise ConfigError(f"{where}.generator must be 'searched' or 'published', got {self.generator!r}")
+        opts = list(self.bottleneck_options)
+        if not opts or min(opts) < 0 or len(set(opts)) != len(opts):
+            raise ConfigError(f"{where}.bottleneck_options {opts} must be distinct widths >= 0 (0 = none)")
+        if self.base_channels % 4:
+            raise ConfigError(f"{where}.base_channels={self.base_channels} must be divisible by 4 (grouped ops)")
+        if self.iterations < 3 * self.eval_every:
+            raise ConfigError(f"{where}: iterations={self.iterations} must allow 3 evaluations every "
+                              f"eval_every={self.eval_every} (the reward is the best of the last three)")
+        if (self.patch * scale) % 32:
+            raise ConfigError(f"{where}.patch={self.patch}: the HR patch ({self.patch * scale}) must be a "
+                              "multiple of 32 (5 stride-2 reductions before the linear head)")
+        for k in ("lr", "alpha", "lam", "gamma"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"{where}.{k} must be > 0, got {getattr(self, k)}")
+
+
+@dataclass(frozen=True)
+class DStudyConfig:
+    """Sec. 4.2 / Fig. 3: the best searched Ds and the fixed ones (SRGAN's, ESRGAN's with RaGAN; JAGAN's is
+    not public) each fine-tune TPSR-NOGAN on the full perceptual task ``runs`` times (paper: 5); the run with
+    the best validation perceptual metric is measured on the test sets. The full-task schedule is not
+    printed: assumption, ESRGAN's GAN stage (400k steps, lr 1e-4 halved at 50k/100k/200k/300k, batch 16,
+    128x128 HR patches), with Eq. 8's weights of ``d_search`` and VGG19 conv5_4."""
+    top_k: int = 3                   # "the three best performing discriminator candidates"
+    runs: int = 5                    # "Each GAN training was performed 5 times"
+    iters: int = 400_000
+    milestones: tuple[int, ...] = (50_000, 100_000, 200_000, 300_000)
+    batch: int = 16
+    patch: int = 32                  # LR side (HR 128)
+    lr: float = 1e-4
+    val_every: int = 5_000
+    vgg_layer: str = "conv5_4"
+
+    def validate(self, where: str, scale: int) -> None:
+        for k in ("top_k", "runs", "iters", "batch", "patch", "val_every"):
+            check_positive(f"{where}.{k}", getattr(self, k))
+        if self.iters % self.val_every:
+            raise ConfigError(f"{where}.iters={self.iters} must be a multiple of val_every={self.val_every} "
+                              "(the final model is the validated one that picks the best run)")
+        if (self.patch * scale) % 32:
+            raise ConfigError(f"{where}.patch={self.patch}: the HR patch must be a multiple of 32")
+        v = list(self.milestones)
+        if v != sorted(set(v)) or any(x <= 0 for x in v):
+            raise ConfigError(f"{where}.milestones {v} must increase strictly and be positive")
+        if self.lr <= 0:
+            raise ConfigError(f"{where}.lr must be > 0")
+
+
 @register_section("tpsr")
 @dataclass(frozen=True)
 class TPSRConfig:
@@ -80,6 +153,8 @@ class TPSRConfig:
     full_batch: int = 16
     full_patch: int = 48
     full_val_every: int = 10_000
+    d_search: DSearchConfig = field(default_factory=DSearchConfig)
+    d_study: DStudyConfig = field(default_factory=DStudyConfig)
 
     def validate(self, where: str, profile) -> None:
         for k in ("num_feat", "search_steps", "max_rejections", "full_iters_x2", "full_iters_x4", "full_batch",
@@ -96,3 +171,5 @@ class TPSRConfig:
             raise ConfigError(f"{where}.full_milestones {v} must increase strictly and be positive")
         self.controller.validate(f"{where}.controller")
         self.proxy.validate(f"{where}.proxy")
+        self.d_search.validate(f"{where}.d_search", profile.data.scale)
+        self.d_study.validate(f"{where}.d_study", profile.data.scale)

@@ -5,6 +5,10 @@ Fig. 5 caption): S_D is 5 reduction blocks, each an operation from Op (the gener
 :data:`srlib.tpsr.cell.OPS`) followed by a reduction from ROp (:data:`ROPS`). Like every discriminator of
 the zoo (:mod:`srlib.models.discriminators`), it takes an RGB batch (N, 3, H, W) at HR size in [0, 1] and
 returns raw logits, here (N, 1).
+
+As a controller sees S_D (the discriminator search, Alg. 1 lines 27-31): :func:`decisions` gives the sizes of
+Eq. 7's 10 decisions (op, then reduction, per block; plus one for the optional bottleneck when it is searched),
+:func:`config` turns one index per decision into a :class:`TPSRDConfig` and :func:`actions` back.
 """
 from __future__ import annotations
 
@@ -141,4 +145,53 @@ def tpsr_d_configs(n: int, seed: int = 0, **fixed: Any) -> list[TPSRDConfig]:
     return [TPSRDConfig.sample(rng, **fixed) for _ in range(n)]
 
 
-__all__: Sequence[str] = ("TPSRDConfig", "TPSRDiscriminator", "ROPS", "tpsr_d_configs")
+# ---- S_D as a controller sees it (Eq. 7) ----------------------------------------------------------------
+#: Width m of the optional bottleneck Linear (Fig. 1 right: "an optional bottleneck with m outputs"; m is not
+#: printed). Assumption: 100, the hidden width of ESRGAN's VGG-style discriminator head (Linear -> 100 -> 1).
+BOTTLENECK_M = 100
+
+
+def decisions(bottleneck_options: Sequence[int] = (0,)) -> tuple[int, ...]:
+    """The sizes of S_D's decisions in Eq. 7's order: block b's op (|Op| = 16), then its reduction
+    (|ROp| = 7), for 5 blocks: 10 decisions. With more than one ``bottleneck_options`` (0 = none) an 11th
+    decision picks the bottleneck width (the "optional bottleneck" of Fig. 1 as a searched choice; Eq. 7
+    itself lists only the 10 block elements)."""
+    opts = tuple(int(m) for m in bottleneck_options)
+    if not opts or min(opts) < 0 or len(set(opts)) != len(opts):
+        raise ValueError(f"bottleneck_options must be distinct widths >= 0 (0 = none), got {list(opts)}")
+    return (len(OPS), len(ROPS)) * 5 + ((len(opts),) if len(opts) > 1 else ())
+
+
+def config(actions: Sequence[int], bottleneck_options: Sequence[int] = (0,), **fixed: Any) -> TPSRDConfig:
+    """The discriminator a controller sample describes: one index per :func:`decisions` entry; ``fixed``
+    sets the rest of :class:`TPSRDConfig` (``base_channels``; ``bottleneck`` when it is not searched)."""
+    sizes = decisions(bottleneck_options)
+    if len(actions) != len(sizes) or any(not 0 <= int(a) < n for a, n in zip(actions, sizes)):
+        raise ValueError(f"expected {len(sizes)} actions within {list(sizes)}, got {list(actions)}")
+    a = [int(x) for x in actions]
+    kw = dict(fixed)
+    if len(sizes) == 11:
+        kw["bottleneck"] = int(bottleneck_options[a[10]]) or None
+    elif "bottleneck" not in kw:
+        kw["bottleneck"] = int(bottleneck_options[0]) or None
+    return TPSRDConfig(ops=tuple(OPS[i] for i in a[0:10:2]), reductions=tuple(ROPS[i] for i in a[1:10:2]), **kw)
+
+
+def actions(cfg: TPSRDConfig | Mapping[str, Any], bottleneck_options: Sequence[int] = (0,)) -> tuple[int, ...]:
+    """The inverse of :func:`config`: the decision indices of a discriminator."""
+    cfg = TPSRDConfig.coerce(cfg)
+    out = tuple(i for op, r in zip(cfg.ops, cfg.reductions) for i in (OPS.index(op), ROPS.index(r)))
+    if len(bottleneck_options) > 1:
+        out += (list(bottleneck_options).index(cfg.bottleneck or 0),)
+    return out
+
+
+def spec_kwargs(cfg: TPSRDConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """``tpsr_d`` keyword arguments of a config as plain JSON (for stage keys and registry specs)."""
+    cfg = TPSRDConfig.coerce(cfg)
+    return {"ops": list(cfg.ops), "reductions": list(cfg.reductions), "bottleneck": cfg.bottleneck,
+            "base_channels": cfg.base_channels}
+
+
+__all__: Sequence[str] = ("TPSRDConfig", "TPSRDiscriminator", "ROPS", "tpsr_d_configs", "BOTTLENECK_M",
+                          "decisions", "config", "actions", "spec_kwargs")

@@ -9,6 +9,14 @@
                        upsampling conv starts fresh). The published cell (TPSR_GENOTYPE) goes through the
                        same stages from scratch.
 
+    tpsr_nogan         TPSR-NOGAN x4 (Sec. 4.2): the searched cell's full task (``d_search.generator``:
+                       "searched"), or the published cell's ("published").
+    discriminator_search  Alg. 1 line 31: s*_D <- search(S_D, T_D, E_D), ONE resumable stage like the
+                       generator's (same loop, no weight cache, no limit); writes history.json and the
+                       ``top_k`` discriminators by E_D.
+    d_study_run        Sec. 4.2 / Fig. 3: one discriminator x one run: TPSR-NOGAN fine-tuned with Eq. 8 on the
+                       full perceptual task (``d_study``), validated by PSNR and the perceptual metric.
+
 Only this module reads ``profile.tpsr`` (srlib/tpsr/config.py); the method modules take explicit values.
 The x2 stages read the profile's data at scale 2 (same images; LR made by MATLAB bicubic at x2).
 """
@@ -21,13 +29,14 @@ import json
 import numpy as np
 import torch
 
-from .. import io, pipeline
+from .. import data, io, pipeline
 from ..data import load_set
 from ..metrics.psnr_ssim import psnr, quantize
 from ..models.bicubic import Bicubic
-from ..training import runs
+from ..training import losses, runs
+from ..training.gan import GANStep, GANWeights
 from ..training.runs import spec
-from . import cell, proxy_task, search_loop, weight_cache
+from . import cell, discriminator, perceptual_reward, proxy_task, search_loop, weight_cache
 from .cell import TPSR_GENOTYPE, TPSRGenerator
 
 PAPER = "tpsr"
@@ -159,3 +168,135 @@ def full_task(profile, genotype=TPSR_GENOTYPE, seed: int = 0, *,
     x4 = runs.pixel_stage(_at_scale(profile, 4), _stage_name("full_x4", tag, seed), g=g4, iters=t.full_iters_x4,
                           init=x4_init, **common)
     return {"x2": x2, "x4_init": x4_init, "x4": x4}
+
+
+# ---- the discriminator search (Alg. 1 lines 27-31, Sec. 3.3, 4.2) ------------------------------------------
+def tpsr_nogan(profile, seed: int = 0) -> pipeline.StageResult:
+    """TPSR-NOGAN x4, the generator the discriminator search and study fine-tune (Sec. 4.2): the searched cell
+    after the full task (``tpsr.d_search.generator: searched``) or the published cell's (``published``)."""
+    if profile.tpsr.d_search.generator == "published":
+        return full_task(profile, TPSR_GENOTYPE, seed)["x4"]
+    found = generator_search(profile, seed)
+    return full_task(profile, found["best_genotype"], seed, init=found)["x4"]
+
+
+def _percep(layer: str):
+    """(module, description): VGG19 ``layer`` MSE (Eq. 8's squared distance), or the labelled stand-in."""
+    return losses.perceptual_or_stand_in("mse", (layer,), (1.0,))
+
+
+def run_d_search(ctx, *, nogan: pipeline.StageResult, d: dict, controller: dict, seed: int, profile,
+                 log=print) -> dict:
+    """Algorithm 1's discriminator search in ``ctx.dir``, resuming from ``search_state.pt`` if present."""
+    c, dev = controller, runs.eval_device(profile)
+    G = runs.load_model(nogan, "G").to(dev)
+    train, val = data.train_pairs(profile), [p.tensors() for p in data.val_pairs(profile)]
+    metric = perceptual_reward.perceptual_metric(dev)
+    percep, percep_desc = _percep(d["vgg_layer"])
+    start = perceptual_reward.validation_score(G, val, metric)         # m_0: TPSR-NOGAN before any fine-tune
+    opts = tuple(d["bottleneck_options"])
+    sizes = discriminator.decisions(opts)
+    state = search_loop.SearchState.new(
+        sizes, seed=seed, cache=None,
+        controller={"hidden": c["hidden"], "temperature": c["op_temperature"], "tanh_constant": c["tanh_constant"]},
+        reinforce={"lr": c["lr"], "baseline_decay": c["baseline_decay"], "entropy_weight": c["entropy_weight"]})
+    ckpt = ctx.path("search_state.pt")
+    if ckpt.is_file():
+        state.load_state_dict(io.torch_load(ckpt))
+        log(f"[tpsr d-search] resuming after {state.steps_done} trained candidates")
+    keys = ("iterations", "eval_every", "batch", "patch", "lr", "alpha", "lam", "gamma")
+
+    def evaluate(cfg, index):
+        return perceptual_reward.evaluate(cfg, generator=G, start=start, train=train, scale=profile.data.scale,
+                                          val=val, metric=metric, percep=percep, seed=_candidate_seed(seed, index),
+                                          device=dev, **{k: d[k] for k in keys})
+
+    search_loop.search(state, steps=d["steps"], evaluate=evaluate, update_every=c["update_every"],
+                       decode=lambda a: discriminator.config(a, opts, base_channels=d["base_channels"]),
+                       checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log)
+    trained = sorted(state.trained, key=lambda r: (r["perceptual"], r["index"]))
+    top, seen = [], set()
+    for r in trained:
+        k = json.dumps([r["ops"], r["reductions"], r["bottleneck"]])
+        if k not in seen:
+            seen.add(k)
+            top.append({x: r[x] for x in ("index", "ops", "reductions", "bottleneck", "base_channels",
+                                          "perceptual", "d_params")})
+    io.write_json(ctx.path("history.json"), state.history)
+    io.write_json(ctx.path("updates.json"), state.updates)
+    return {"top": top, "start": start, "metric": metric.name, "metric_title": metric.title,
+            "metric_note": metric.note, "perceptual_loss": percep_desc, "n_trained": state.steps_done,
+            "history": "history.json"}
+
+
+def discriminator_search(profile, seed: int = 0) -> pipeline.StageResult:
+    """Alg. 1 line 31 at ``profile.tpsr.d_search`` as one resumable stage."""
+    t = profile.tpsr
+    nogan = tpsr_nogan(profile, seed)
+    metric = perceptual_reward.perceptual_metric("cpu")
+    params = {"d_search": dataclasses.asdict(t.d_search), "controller": dataclasses.asdict(t.controller),
+              "nogan": [nogan.name, nogan.key], "seed": seed, "data": profile.to_dict()["data"],
+              "metric": metric.name, "perceptual_loss": _percep(t.d_search.vgg_layer)[1],
+              "device": str(runs.eval_device(profile))}
+
+    def run(ctx):
+        return run_d_search(ctx, nogan=nogan, d=params["d_search"], controller=params["controller"], seed=seed,
+                            profile=profile)
+
+    return pipeline.stage(_stage_name("search", "d", seed), params, run, profile=profile.name, seed=seed,
+                          code=[discriminator, perceptual_reward, search_loop])
+
+
+#: The fixed discriminators of Fig. 3: zoo name and GAN loss. TPSR: "the discriminator's architecture in
+#: SRGAN and ESRGAN is the same but the latter is trained using the relativistic GAN loss"; we take each
+#: paper's own VGG-style net from the zoo (ESRGAN's is BasicSR's, whose widths and head differ slightly).
+FIXED_DS = {"srgan": ("srgan_d", "vanilla"), "esrgan": ("esrgan_d", "ragan")}
+
+
+def study_discriminators(profile, seed: int = 0) -> dict[str, tuple[dict, str]]:
+    """{label: (discriminator spec, GAN loss)}: the ``top_k`` searched Ds (d1, d2, ...) in E_D order, then
+    SRGAN's and ESRGAN's (at the profile's ``baselines.<name>.d_kw`` width). JAGAN has no public architecture."""
+    t = profile.tpsr
+    hr = t.d_study.patch * profile.data.scale
+    found = discriminator_search(profile, seed)
+    keys = ("ops", "reductions", "bottleneck", "base_channels")
+    out = {f"d{i + 1}": (spec("tpsr_d", **discriminator.spec_kwargs({k: r[k] for k in keys}), input_size=hr),
+                         "vanilla") for i, r in enumerate(found["top"][:t.d_study.top_k])}
+    for name, (zoo, kind) in FIXED_DS.items():
+        out[name] = (spec(zoo, **{**profile.baselines.recipe(name).d_kw, "input_size": hr}), kind)
+    return out
+
+
+def _study_validate(profile, metric_holder: dict):
+    psnr_fn = runs.val_psnr(profile)
+    val = [p.tensors() for p in data.val_pairs(profile)]
+
+    def fn(G):
+        if "m" not in metric_holder:
+            metric_holder["m"] = perceptual_reward.perceptual_metric(next(G.parameters()).device)
+        m = metric_holder["m"]
+        return {**psnr_fn(G), "val_perceptual": perceptual_reward.validation_score(G, val, m)}
+
+    return fn
+
+
+def d_study_run(profile, label: str, d_spec: dict, gan_kind: str, run: int, seed: int = 0) -> pipeline.StageResult:
+    """Fig. 3: TPSR-NOGAN fine-tuned with discriminator ``d_spec`` on the full perceptual task (Eq. 8 weights
+    of ``d_search``, VGG ``d_study.vgg_layer``), run ``run`` (its seed); validation PSNR and perceptual metric
+    every ``val_every`` steps in metrics.jsonl."""
+    t, st = profile.tpsr, profile.tpsr.d_study
+    w = GANWeights(recon=t.d_search.alpha, percep=t.d_search.lam, adv=t.d_search.gamma, recon_kind="l1")
+    nogan = tpsr_nogan(profile, seed)
+    holder: dict = {}
+
+    def make_step(nets, pm, tm, validate):
+        return GANStep(w, losses.GANLoss(gan_kind), pm, validate=_study_validate(profile, holder),
+                       val_every=st.val_every), {}
+
+    g = nogan.manifest["params"]["models"]["G"]
+    return runs.gan_stage(profile, _stage_name("dstudy", f"{label}_r{run}", seed), g=g, d=d_spec, init_g=nogan,
+                          seed=run, weights=w, gan_kind=gan_kind, percep={"criterion": "mse", "layers": (st.vgg_layer,)},
+                          iters=st.iters, lr=st.lr, milestones=st.milestones, betas=(0.9, 0.999),
+                          batch_size=st.batch, lr_patch=st.patch, make_step=make_step, val_every=st.val_every,
+                          params={"study": label, "metric": perceptual_reward.perceptual_metric("cpu").name},
+                          code=[perceptual_reward, discriminator])
