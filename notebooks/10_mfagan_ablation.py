@@ -116,6 +116,23 @@ pd.DataFrame({"before fine-tune (dB)": ft.loc[list(experiments.TABLE1_BEFORE_FT)
              index=["NAS (4th)", "distil + NAS (5th)"]).round(2)
 
 # %% [markdown]
+# ## Training: what each stage did, beside bicubic
+# Every MFAGAN training stage of the run (`tables/training_mfagan.csv`; the report joins it with the other
+# papers' into `tables/<profile>_training.csv`): the L1 pre-trainings the GAN stages start from, then each
+# GAN stage and fine-tune, with iterations, seconds and precision in the note.
+
+# %%
+from srlib.training import summary
+
+train_rows = summary.bicubic_rows(cfg, "training_mfagan", paper="mfagan")
+for s, t1 in runs.items():
+    train_rows += experiments.training_rows(cfg, s, t1)
+results.write_table("training_mfagan", train_rows, cfg.name)
+tr = results.frame(train_rows)
+tr_psnr = tr[tr.metric == "psnr"].assign(step=lambda d: d.note.str.split(";").str[0])
+tr_psnr.pivot_table(index=["model", "step"], columns="dataset", values="value", sort=False).round(2)
+
+# %% [markdown]
 # ## The distillation distance (Eqs. 3-4)
 # The paper prints ``(1/n) sum_i ||T_i - S_i||_2``: an unsquared L2 norm per sample (our default, batch
 # mean). A per-element MSE, common in distillation code, is smaller by a factor near the square root of

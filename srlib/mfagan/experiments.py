@@ -4,6 +4,9 @@
   distil + NAS; every column a stage chain of srlib/mfagan/stages.py and nas.py.
 - :func:`table2` — SRGAN, EnhanceNet, ESRGAN and MFAGAN (= Table 1's 5th column); AGD pending its issue.
 - :func:`fig6` — MFAGAN.L trained with the PatchGAN vs ESRGAN's discriminator, validation PSNR logs.
+- :func:`training_rows` — every MFAGAN training stage of one seed beside bicubic (PSNR on the validation
+  and test splits, iterations, seconds, precision): the L1 pre-trainings, then each GAN stage, so a reader
+  sees what the adversarial stage did (``tables/training_mfagan.csv``).
 - :func:`quality_rows` / :func:`complexity_rows` — tidy rows: quality on the profile's test sets,
   complexity on the *full paper architecture* (searched width patterns mapped to the paper's widths).
 """
@@ -61,6 +64,24 @@ def table1(profile, seed: int, cost: tuple[Callable, str, dict]) -> dict[str, pi
     out["mfagan_nas_g32_d48_before_ft"] = nas_only["subgenerator"]
     out["mfagan_distill_nas_g32_d32_before_ft"] = both["subgenerator"]
     return out
+
+
+def training_rows(profile, seed: int, t1: dict[str, pipeline.StageResult]) -> list[dict]:
+    """Rows of ``training_mfagan``: the teacher's and student's L1 pre-training, MFAGAN.L and the two
+    distillations (GAN stages started from them), the SuperGenerators and the fine-tunes of columns 4-5."""
+    from ..training import summary
+
+    m = profile.mfagan
+    kw = dict(table="training_mfagan", seed=seed, paper=PAPER)
+    rows = []
+    for w in sorted({m.teacher_g, m.student_g}, reverse=True):
+        rows += summary.stage_rows(profile, f"mfanet_g{w}", stages.pretrain(profile, w, seed),
+                                   what="L1 pre-training", **kw)
+    for mid in ("mfagan_l_g64_d48", "mfagan_distill_gd_g48_d32", "mfagan_distill_g_g48_d48"):
+        rows += summary.stage_rows(profile, mid, t1[mid], what="GAN stage (Eq. 1, from the pre-training)", **kw)
+    for mid in ("mfagan_nas_g32_d48", "mfagan_distill_nas_g32_d32"):
+        rows += summary.stage_rows(profile, mid, t1[mid], what="fine-tune of the searched SubGenerator", **kw)
+    return rows
 
 
 def table2(profile, seed: int, t1: dict[str, pipeline.StageResult]) -> dict[str, pipeline.StageResult]:
