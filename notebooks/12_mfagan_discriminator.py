@@ -15,8 +15,9 @@
 #
 # Cheng et al., *MFAGAN*, Sec. 4.3 "Effectiveness of discriminator": MFAGAN.L (MFANet-64, Eq. (1)) trained
 # with the 7-layer PatchGAN and with ESRGAN's VGG-style discriminator; validation PSNR over iterations. The
-# paper's claim: the PatchGAN gives better and steadier PSNR. Both runs start from the same L1-pre-trained
-# MFANet of their seed; we run every seed of `mfagan.fig6_seeds` and draw the spread.
+# paper's claim: the PatchGAN gives better and steadier PSNR. Every run starts from the same L1-pre-trained
+# MFANet (the first seed's): the figure compares discriminators, so the seeds of `mfagan.fig6_seeds` vary the
+# GAN stage (D's initialisation, the batches) and we draw their spread (our assumption; the paper is silent).
 # At `mini` the networks are half-width, the schedule is short and validation is the profile's val split.
 
 # %% tags=["parameters"]

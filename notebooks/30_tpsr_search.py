@@ -107,11 +107,27 @@ full = tab[tab.model.str.startswith("tpsr_nogan")]
 full.pivot_table(index="model", columns=["metric", "dataset"], values="value").round(4)
 
 # %% [markdown]
+# ## Training: the full-task stages beside bicubic
+# `tables/training_tpsr.csv` (joined by the report into `tables/<profile>_training.csv`): each cell's x4
+# stage of the full task (it starts from the x2 model), PSNR on the validation and test splits, iterations,
+# seconds and precision in the note.
+
+# %%
+from srlib.training import summary as train_summary
+
+train_rows = train_summary.bicubic_rows(cfg, "training_tpsr", paper="tpsr")
+for model_id, chain in (("tpsr_nogan_ours", ours), ("tpsr_nogan_published_cell", theirs)):
+    train_rows += train_summary.stage_rows(cfg, model_id, chain["x4"], what="full task x4 (from the x2 model)",
+                                           table="training_tpsr", seed=seed, paper="tpsr")
+results.write_table("training_tpsr", train_rows, cfg.name)
+trn = results.frame(train_rows)
+trn[trn.metric == "psnr"].pivot_table(index="model", columns="dataset", values="value").round(2)
+
+# %% [markdown]
 # ## Claims
 # The paper's search claims are about its own 2,500-step run (it found the published cell). What a run at this
 # scale can test: the controller's reward rises during the search (late vs early candidates, paired by position:
-# a rough check, not seeds), the found cell is within the limit f, and our cell against the published one after
-# the same full task (one search seed: inconclusive by construction of the verdict helpers).
+# a rough check, not seeds) and our cell against the published one after the same full task (one search seed: inconclusive by construction of the verdict helpers).
 
 # %%
 half = len(tr) // 2
@@ -121,13 +137,13 @@ claims = [
     report.Claim("tpsr", "REINFORCE raises the proxy reward during the search (candidate i + T/2 vs candidate i; "
                  "the verdict's 'seeds' are these pairs)",
                  *report.verdict(late, early, True)),
-    report.Claim("tpsr", f"the found cell is within the Mult-Adds limit f = {cfg.tpsr.mult_adds_limit_g} G",
-                 "holds" if found["best_mult_adds_g"] <= cfg.tpsr.mult_adds_limit_g else "does not hold",
-                 f"{found['best_mult_adds_g']:.3f} G (TPSR Table 1 convention, n = {cfg.tpsr.num_feat})"),
     report.Claim("tpsr", "our searched cell reaches the published cell's x4 PSNR after the same full task (within 0.1 dB)",
                  *report.within([psnr["tpsr_nogan_ours"]], [psnr["tpsr_nogan_published_cell"]], 0.1, unit="dB")),
 ]
 report.write_claims("tpsr_search", claims, cfg.name)
+print(f"check (not a claim: the search rejects every candidate above f before training): the found cell needs "
+      f"{found['best_mult_adds_g']:.3f} G Mult-Adds <= f = {cfg.tpsr.mult_adds_limit_g} G")
+assert found["best_mult_adds_g"] <= cfg.tpsr.mult_adds_limit_g
 report.claims_frame(claims)
 
 # %%

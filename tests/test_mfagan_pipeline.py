@@ -87,3 +87,21 @@ def test_offline_gan_stage_records_the_stand_in_and_rows_say_what_was_trained(tm
     assert note.startswith("trained at smoke: G=mfanet(num_feat=16), D=patchgan_mfagan(num_feat=8)")
     assert f"{prof.mfagan.gan_iters} iterations in this stage (mfagan_l_s0)" in note
     assert "pixel-space stand-in (VGG19 ImageNet weights unavailable)" in note
+
+
+def test_fig6_runs_start_from_the_first_seeds_pretraining_under_their_own_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    from srlib import config
+    from srlib.mfagan import experiments, stages
+
+    prof = config.load("smoke", {"train.progress": False, "mfagan.fig6_seeds": [0, 1],
+                                 "mfagan.fig6_iters": 3, "mfagan.gan_iters": 2, "mfagan.gan_milestones": []})
+    runs = experiments.fig6(prof)
+    names = {k: r.name for k, r in runs.items()}
+    assert names == {("patchgan", 0): "mfagan_l_it3_s0", ("patchgan", 1): "mfagan_l_it3_pre0_s1",
+                     ("esrgan", 0): "mfagan_l_esrgand_it3_s0", ("esrgan", 1): "mfagan_l_esrgand_it3_pre0_s1"}
+    pre0 = stages.pretrain(prof, prof.mfagan.teacher_g, 0)
+    assert all(r.manifest["params"]["init"]["G"][:2] == [pre0.name, pre0.key] for r in runs.values())
+    assert stages.mfagan_l(prof, 0).name == "mfagan_l_s0"   # Table 1's stage keeps its name

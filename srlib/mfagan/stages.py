@@ -112,10 +112,16 @@ def eq1_weights(profile) -> gan.GANWeights:
 # ------------------------------------------------------------------------------------------------------
 # Table 1 columns 1-3
 # ------------------------------------------------------------------------------------------------------
-def mfagan_l(profile, seed: int, disc: str = "patchgan", iters: int | None = None) -> pipeline.StageResult:
-    """MFAGAN.L (Table 1, 1st): MFANet-64 + the 7-layer PatchGAN-48 (``disc="esrgan"``: ESRGAN's D, Fig. 6)."""
+def mfagan_l(profile, seed: int, disc: str = "patchgan", iters: int | None = None,
+             pretrain_seed: int | None = None) -> pipeline.StageResult:
+    """MFAGAN.L (Table 1, 1st): MFANet-64 + the 7-layer PatchGAN-48 (``disc="esrgan"``: ESRGAN's D, Fig. 6).
+
+    ``pretrain_seed``: start from that seed's L1 pre-training instead of ``seed``'s (Fig. 6 varies only the
+    GAN stage); ``iters``: other than ``mfagan.gan_iters``. Either one goes into the stage name, so Table 1's
+    ``mfagan_l_s<seed>`` is never shared by a stage with other parameters."""
     m = profile.mfagan
-    pre = pretrain(profile, m.teacher_g, seed)
+    pre_seed = seed if pretrain_seed is None else pretrain_seed
+    pre = pretrain(profile, m.teacher_g, pre_seed)
     if disc == "patchgan":
         d = d_spec(m.teacher_d)
     elif disc == "esrgan":  # Fig. 6: ESRGAN's VGG-style discriminator in place of the PatchGAN
@@ -123,6 +129,8 @@ def mfagan_l(profile, seed: int, disc: str = "patchgan", iters: int | None = Non
     else:
         raise ValueError(f"disc must be 'patchgan' or 'esrgan', got {disc!r}")
     suffix = "" if disc == "patchgan" else "_esrgand"
+    suffix += "" if iters is None or iters == m.gan_iters else f"_it{iters}"
+    suffix += "" if pre_seed == seed else f"_pre{pre_seed}"
     return gan_stage(profile, f"mfagan_l{suffix}_s{seed}", g=g_spec(m.teacher_g), d=d, init_g=pre, seed=seed,
                      weights=eq1_weights(profile), iters=iters)
 
