@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 
 __all__ = ["permute_out", "permute_in", "permute_depthwise", "permute_channelwise", "l1_importance",
-           "slice_conv", "ChannelGroup", "group_importance", "apply_group_permutation", "sort_group"]
+           "slice_conv", "narrow_segments", "ChannelGroup", "group_importance", "apply_group_permutation",
+           "sort_group"]
 
 
 def _as_perm(perm: Sequence[int] | torch.Tensor, n: int, offset: int, total: int, what: str) -> torch.Tensor:
@@ -164,6 +165,26 @@ def slice_conv(conv: nn.Conv2d, out_idx: Sequence[int] | torch.Tensor | None = N
         new.bias.copy_(b)
     new.train(conv.training)
     return new
+
+
+def narrow_segments(t: torch.Tensor, dim: int, segments: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Keep the first ``kept`` channels of each ``(size, kept)`` segment laid end to end along ``dim`` (a
+    concatenation's consumer keeps channels ``off .. off + kept - 1`` of every part, not the first
+    ``sum(kept)``). Differentiable. One segment -- or nothing dropped -- gives a ``narrow`` *view* (same
+    storage); several are gathered with ``torch.cat`` of views (a temporary, e.g. inside an autograd graph)."""
+    segments = [(int(n), int(k)) for n, k in segments]
+    if sum(n for n, _ in segments) != t.shape[dim] or any(not 0 < k <= n for n, k in segments):
+        raise ValueError(f"narrow_segments: segments {segments} do not tile dim {dim} of size {t.shape[dim]} "
+                         "with 0 < kept <= size")
+    if all(k == n for n, k in segments):
+        return t
+    if len(segments) == 1:
+        return t.narrow(dim, 0, segments[0][1])
+    parts, off = [], 0
+    for n, k in segments:
+        parts.append(t.narrow(dim, off, k))
+        off += n
+    return torch.cat(parts, dim)
 
 
 # ------------------------------------------------------------------------------------------------------
