@@ -25,7 +25,9 @@
 #   2.5, Adam 3.5e-3, baseline decay 0.99, entropy bonus 1e-4, 10 architectures per update); reward
 #   R = (PSNR - bicubic PSNR) / 5 dB; the limit f = 3.6 G Mult-Adds (the found model's own, TPSR's Table 1
 #   convention: 1280x720 output, x4). The paper runs 2,500 candidates; `mini` and `smoke` run far fewer
-#   (`tpsr.search_steps`), with shorter proxies, and say so in `srlib/profiles/*.yaml`.
+#   (`tpsr.search_steps`), with shorter proxies, and say so in `srlib/profiles/*.yaml`. At `mini` an 80-step
+#   proxy leaves every candidate below bicubic x2 on the validation photo, so rewards are negative: the
+#   policy gradient uses their differences from the moving baseline, not their sign.
 # - The whole search is **one resumable stage** (controller, cache, history and RNG checkpointed after every
 #   candidate); candidates train in-process.
 

@@ -101,11 +101,13 @@ class SearchState:
 def search(state: SearchState, *, steps: int, decode: Callable[[Sequence[int]], Any],
            evaluate: Callable[[Any, int], Any], update_every: int = 10, max_rejections: int = 10_000,
            checkpoint: Callable[[SearchState], None] | None = None,
-           log: Callable[[str], None] | None = None) -> SearchState:
+           log: Callable[[str], None] | None = None, name: str = "tpsr search",
+           metric_name: str = "metric") -> SearchState:
     """Run Algorithm 1's loop until ``steps`` candidates are trained (from wherever ``state`` stands).
 
     ``evaluate(architecture, index)`` returns :class:`Rejected` or an object with ``row()`` (a dict for
-    the history), ``reward`` (R(m)) and ``psnr`` or ``metric`` (m, higher is better).
+    the history), ``reward`` (R(m)) and ``psnr`` or ``metric`` (m, higher is better). ``name`` and
+    ``metric_name`` label the progress lines given to ``log``.
     """
     if update_every < 1:
         raise ValueError(f"update_every must be >= 1, got {update_every}")
@@ -136,7 +138,7 @@ def search(state: SearchState, *, steps: int, decode: Callable[[Sequence[int]], 
             state.pending = []
         if log is not None:
             best = state.best
-            log(f"[tpsr search] step {state.steps_done}/{steps}: metric {metric:.3f}, reward {result.reward:.4f}"
+            log(f"[{name}] step {state.steps_done}/{steps}: {metric_name} {metric:.4g}, reward {result.reward:.4f}"
                 + (f", best {best['metric']:.3f} (step {best['step']})" if best else ""))
         if checkpoint is not None:
             checkpoint(state)

@@ -98,7 +98,8 @@ def run_search(ctx, *, num_feat: int, steps: int, limit_g: float, max_rejections
                                    reward_span=p["reward_span_db"], num_feat=num_feat, device=device)
 
     search_loop.search(state, steps=steps, decode=cell.genotype, evaluate=evaluate, update_every=c["update_every"],
-                       max_rejections=max_rejections, checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log)
+                       max_rejections=max_rejections, checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log,
+                       name="tpsr g-search", metric_name="x2 proxy val PSNR (dB)")
     best = state.best
     genotype = tuple((str(o), int(i)) for o, i in best["genotype"])
     torch.manual_seed(seed)
@@ -213,7 +214,8 @@ def run_d_search(ctx, *, nogan: pipeline.StageResult, d: dict, controller: dict,
 
     search_loop.search(state, steps=d["steps"], evaluate=evaluate, update_every=c["update_every"],
                        decode=lambda a: discriminator.config(a, opts, base_channels=d["base_channels"]),
-                       checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log)
+                       checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log,
+                       name="tpsr d-search", metric_name=f"-{metric.name} (the loop maximises)")
     trained = sorted(state.trained, key=lambda r: (r["perceptual"], r["index"]))
     top, seen = [], set()
     for r in trained:
