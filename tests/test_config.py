@@ -148,6 +148,8 @@ def test_a_section_merges_over_its_defaults_and_rejects_nonsense(tmp_path, monke
     ({"mfagan.seeds": [0, 0]}, r"mfagan.seeds \[0, 0\] lists a seed twice"),
     ({"data.lr_patch": 12}, r"data.lr_patch=12: the HR patch \(48\) must be a multiple of 32"),
     ({"baselines.esrgan.lr_patch": 12}, r"baselines.esrgan.lr_patch: the HR patch \(48\)"),
+    ({"mfagan.pretrain_milestones": [250, 600]}, r"mfagan.pretrain_milestones \[250, 600\] must increase strictly"),
+    ({"mfagan.pretrain_batch_size": 0}, r"mfagan.pretrain_batch_size"),
 ])
 def test_nonsense_profile_values_are_refused_naming_the_key(override, msg):
     with pytest.raises(ConfigError, match=msg):
