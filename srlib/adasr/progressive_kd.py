@@ -40,31 +40,9 @@ from .adaptable import Adaptable
 from .matching import (MAX_NORM, MappingLayers, anchor_loss, apply_max_norm, lambdas_for, max_filter_norm,
                        teacher_anchors)
 
-__all__ = ["ProgressiveKDStep", "MODES", "allreduce_mean_gradients"]
+__all__ = ["ProgressiveKDStep", "MODES"]
 
 MODES = ("progressive", "output", "none")
-
-
-def allreduce_mean_gradients(params: Sequence[nn.Parameter]) -> None:
-    """Average ``params``' gradients over ranks with ONE all-reduce of a flat buffer (missing gradients
-    count as zeros). A no-op in one process."""
-    world = dist.world_size()
-    if world <= 1:
-        return
-    import torch.distributed as tdist
-
-    grads = []
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        grads.append(p.grad)
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    tdist.all_reduce(flat)
-    flat.div_(world)
-    off = 0
-    for g in grads:
-        g.copy_(flat[off:off + g.numel()].view_as(g))
-        off += g.numel()
 
 
 class ProgressiveKDStep:
@@ -153,7 +131,7 @@ class ProgressiveKDStep:
         params = [p for p in student.parameters() if p.requires_grad]
         if maps is not None and self.mode == "progressive":
             params += [p for p in maps.parameters() if p.requires_grad]
-        allreduce_mean_gradients(params)                                 # one all-reduce under DDP
+        dist.average_gradients(params)                                   # one all-reduce under DDP
         for o in opts:                                                   # line 17: one update
             o.step()
         out = {"loss": torch.stack([r["loss"] for r in per.values()]).mean(),

@@ -248,8 +248,7 @@ class SupernetStep:
             loss.backward()
             l1s.append(l1.detach())
             total = total + loss.detach()
-        if dist.world_size() > 1:
-            _average_gradients(net)
+        dist.average_gradients([p for p in net.parameters() if p.requires_grad])
         opt.step()
         out = {"loss": total / len(subnets), "l1_largest": l1s[0], "l1_smallest": l1s[1]}
         if len(l1s) > 2:
@@ -257,18 +256,6 @@ class SupernetStep:
         if ps:
             out["percep"] = torch.stack(ps).mean()
         return out
-
-
-def _average_gradients(net: nn.Module) -> None:
-    import torch.distributed as tdist
-
-    world = dist.world_size()
-    for p in net.parameters():
-        if p.requires_grad:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            tdist.all_reduce(p.grad)
-            p.grad.div_(world)
 
 
 def supernet_step(space: Sequence[Sequence[int]], **kwargs: Any) -> SupernetStep:

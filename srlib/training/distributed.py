@@ -17,7 +17,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["init_from_env", "is_distributed", "rank", "world_size", "local_rank", "is_main", "device",
-           "wrap", "unwrap", "barrier", "cleanup", "any_true", "all_gather_object"]
+           "wrap", "unwrap", "barrier", "cleanup", "any_true", "all_gather_object", "average_gradients"]
 
 
 def init_from_env(backend: str | None = None, timeout_s: float = 1800) -> bool:
@@ -128,3 +128,25 @@ def all_gather_object(obj: Any) -> list[Any]:
     out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def average_gradients(params) -> None:
+    """Average ``params``' gradients over ranks with one all-reduce of a flat buffer (a missing gradient
+    counts as zeros), for step functions that synchronise gradients themselves instead of DDP (a step
+    that sums the gradients of several sub-networks before one update: MFAGAN's SuperGenerator, AdaSR's
+    progressive distillation). A no-op in one process."""
+    world = world_size()
+    if world <= 1:
+        return
+    grads = []
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        grads.append(p.grad)
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat.div_(world)
+    off = 0
+    for g in grads:
+        g.copy_(flat[off:off + g.numel()].view_as(g))
+        off += g.numel()
