@@ -23,6 +23,7 @@ _MODEL_MODULES = (
     "srlib.models.imdn", "srlib.models.rfdn", "srlib.models.carn", "srlib.models.fmen",
     "srlib.models.rcan", "srlib.models.discriminators", "srlib.weights.released",
     "srlib.tpsr.cell", "srlib.tpsr.discriminator", "srlib.mfagan.mfanet", "srlib.mfagan.patchgan",
+    "srlib.models.vdsr", "srlib.agd.network",
 )
 _loaded = False
 
