@@ -178,6 +178,28 @@ def within(a: Iterable[float], b: Iterable[float], tolerance: float, *, confiden
     return "inconclusive at this scale", ev
 
 
+def pareto_front(cost, quality) -> np.ndarray:
+    """Mask of the points no other point dominates (cost <= and quality >= with one strict): the front of
+    e.g. PSNR against FLOPs (AdaSR Fig. 3)."""
+    c, q = np.asarray(cost, float), np.asarray(quality, float)
+    keep = np.ones(len(c), bool)
+    for i in range(len(c)):
+        dominated = (c <= c[i]) & (q >= q[i]) & ((c < c[i]) | (q > q[i]))
+        keep[i] = not dominated.any()
+    return keep
+
+
+def front_gap(cost, quality, front_cost, front_quality) -> np.ndarray:
+    """Per point: its quality minus the best quality of the front points that cost no more (NaN where no
+    front point is that cheap). Negative = below the front."""
+    fc, fq = np.asarray(front_cost, float), np.asarray(front_quality, float)
+    out = []
+    for c, q in zip(np.asarray(cost, float), np.asarray(quality, float)):
+        ok = fc <= c * (1 + 1e-9)
+        out.append(q - fq[ok].max() if ok.any() else np.nan)
+    return np.asarray(out)
+
+
 def below_bicubic(ours: pd.DataFrame, bicubic: Mapping[str, float], margin: float = 1.0) -> pd.DataFrame:
     """The PSNR rows of ``ours`` more than ``margin`` dB below bicubic on the same dataset (``bicubic``:
     {dataset: PSNR}): trained generators that collapsed or are untrained, which a table must say loudly

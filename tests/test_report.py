@@ -90,3 +90,12 @@ def test_below_bicubic_lists_collapsed_rows():
             for m, v in (("ok", 27.5), ("slightly_low", 26.5), ("collapsed", 9.9))]
     out = report.below_bicubic(results.frame(rows), {"test": 27.16}, margin=1.0)
     assert out.model.tolist() == ["collapsed"] and out.below_bicubic_db.iloc[0] == pytest.approx(17.26)
+
+
+def test_pareto_front_and_gap_on_known_points():
+    from srlib.report import front_gap, pareto_front
+    cost = [1.0, 2.0, 3.0, 2.5]
+    psnr = [25.0, 26.0, 27.0, 25.5]     # (2.5, 25.5) is dominated by (2.0, 26.0)
+    assert pareto_front(cost, psnr).tolist() == [True, True, True, False]
+    gap = front_gap([2.5, 0.5, 3.0], [25.5, 24.0, 27.2], [1.0, 2.0, 3.0], [25.0, 26.0, 27.0])
+    assert gap[0] == -0.5 and math.isnan(gap[1]) and abs(gap[2] - 0.2) < 1e-12

@@ -18,6 +18,7 @@ from ..config import ConfigError, check_choice, check_positive, register_section
 
 TEACHERS = ("carn", "esrgan", "rcan", "fmen")   # the described generators (srlib.adasr.descriptions)
 ABLATIONS = ("output", "none", "no_maxnorm")    # issue 13 item 6 (progressive_kd modes / max_norm=None)
+RUNTIMES = ("litert-xnnpack_t1", "litert-xnnpack_t2", "onnxruntime_t1")   # Fig. 4a-c on this machine
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class AdaSRConfig:
     separate_iterations: int | None = None        # the ensemble's separately trained (D, W) models;
     #                                               None: the same budget as the adaptable model
     ablations: tuple[str, ...] = ABLATIONS        # issue 13 item 6
+    latency_runtimes: tuple[str, ...] = RUNTIMES  # Fig. 4a-c desktop proxies: "<runtime>_t<threads>"
     val_every: int = 1_000
     seeds: tuple[int, ...] = (0,)
 
@@ -93,6 +95,8 @@ class AdaSRConfig:
         check_choice(f"{where}.init", self.init, ("scratch", "teacher"))
         for a in self.ablations:
             check_choice(f"{where}.ablations", a, ABLATIONS)
+        for r in self.latency_runtimes:
+            check_choice(f"{where}.latency_runtimes", r, RUNTIMES)
         for t, g in self.grid.items():
             check_choice(f"{where}.grid", t, self.teachers)
             if not isinstance(g, dict) or set(g) - {"depths", "widths"}:

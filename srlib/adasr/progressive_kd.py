@@ -86,8 +86,8 @@ class ProgressiveKDStep:
                hr: torch.Tensor | None, width: int, depths: Sequence[int], y_t: torch.Tensor | None,
                t_anchors: Sequence[torch.Tensor]) -> dict[int, dict[str, torch.Tensor]]:
         """Per depth at one width: ``{D: {"loss", "kd_anchor", "kd_output"}}`` (differentiable)."""
-        m_t = teacher.description.depth
-        lams = lambdas_for(self.lambdas, m_t)
+        m_t = teacher.description.depth if self.mode == "progressive" else 0
+        lams = lambdas_for(self.lambdas, m_t) if m_t else []
         out = {}
         for D, (y_s, s_anchors) in student.forward_depths(lr, depths, width).items():
             zero = y_s.new_zeros(())
@@ -109,7 +109,7 @@ class ProgressiveKDStep:
     def __call__(self, step: int, batch: Any, models: Mapping[str, nn.Module],
                  optimizers: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         student = dist.unwrap(models[self.student_key])
-        teacher = dist.unwrap(models[self.teacher_key])
+        teacher = dist.unwrap(models[self.teacher_key]) if self.mode != "none" else None  # no KD: no teacher
         maps = dist.unwrap(models[self.mapping_key]) if self.mapping_key in models else None
         if self.mode == "progressive" and maps is None:
             raise KeyError(f"progressive KD needs the mapping layers as models[{self.mapping_key!r}]")

@@ -1,0 +1,170 @@
+"""AdaSR's figures and table as chains of stages and tidy rows (no training here, no plots).
+
+    ablation_stages  {label: stage}: the adaptable model (``progressive``) and its ablations
+    ensemble         {(D, W): stage}: the separately trained twin of every sub-model
+    pareto_rows      Fig. 3: PSNR/SSIM, params and FLOPs (AdaSR Table 1's convention) of every sub-model of
+                     the adaptable model, its ablations, its twins and the zoo's efficient models
+    latency_rows     Fig. 4a-c: every sub-model's latency on the desktop runtimes (a (D, W) sub-model of CARN
+                     *is* CARN with D blocks and W channels: timed by that architecture, weights irrelevant)
+    table1_rows      Table 1: our adapted models under the paper's names, beside the printed rows
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import pandas as pd
+
+from .. import baselines, data, io, pipeline, report
+from ..complexity.conventions import convention, printed_flops, printed_params
+from ..latency import bench
+from ..metrics.conventions import metric_convention
+from ..metrics.evaluate import evaluate_rows
+from ..training import runs
+from .. import results
+from . import stages
+
+PAPER = "adasr"
+#: The zoo's efficient models set beside the adaptable sub-models (issue 13 item 5), when the profile has them.
+ZOO = ("carn_m", "imdn", "rfdn", "fmen", "tpsr")
+#: ``profile.adasr.latency_runtimes`` names -> (runtime, XNNPACK, threads) of srlib.latency.bench.
+RUNTIMES = {"litert-xnnpack_t1": ("litert", True, 1), "litert-xnnpack_t2": ("litert", True, 2),
+            "onnxruntime_t1": ("onnxruntime", None, 1)}
+
+
+def ablation_stages(profile, name: str, seed: int = 0) -> dict[str, pipeline.StageResult]:
+    out = {"progressive": stages.progressive_kd(profile, name, seed)}
+    for a in profile.adasr.ablations:
+        if a == "no_maxnorm":
+            out[a] = stages.progressive_kd(profile, name, seed, max_norm=False)
+        else:
+            out[a] = stages.progressive_kd(profile, name, seed, mode=a)
+    return out
+
+
+def options(res: pipeline.StageResult) -> list[tuple[int, int]]:
+    return [tuple(o) for o in res.manifest["params"]["options"]]
+
+
+def ensemble(profile, name: str, seed: int = 0) -> dict[tuple[int, int], pipeline.StageResult]:
+    ada = stages.progressive_kd(profile, name, seed)
+    return {o: stages.separate_model(profile, name, *o, seed) for o in options(ada)}
+
+
+def _zoo_rows(profile, zoo: str, seed: int) -> list[dict]:
+    """A reference model of the zoo through AdaSR's metric and complexity conventions (cached)."""
+    res = baselines.reference(profile, zoo, seed)
+    params = {"model": [res.name, res.key], "test_sets": list(profile.data.test_sets),
+              "eval": profile.to_dict()["eval"], "max_eval_hr": profile.data.max_eval_hr}
+
+    def run(ctx):
+        dev = runs.eval_device(profile)
+        G = runs.load_model(res, "G").to(dev)
+        rows = evaluate_rows(G, data.test_sets(profile), model_name=zoo, paper=PAPER, table="fig3", profile=profile,
+                             seed=seed, stage=res.name, convention=metric_convention(PAPER), device=dev,
+                             note=f"zoo model at this profile's widths; {runs.train_note(res)}")
+        conv = convention(PAPER, "table1")
+        common = dict(paper=PAPER, table="fig3", model=zoo, profile=profile.name, seed=seed, stage=res.name)
+        G = G.cpu()
+        rows.append(results.row(**common, metric="params", value=printed_params(G, conv), unit=conv.params_unit,
+                                note=conv.source))
+        rows.append(results.row(**common, metric="flops_printed", value=printed_flops(G, conv), unit=conv.flops_unit,
+                                note=f"{conv.quantity} at LR {conv.lr_hw}; {conv.source}"))
+        io.write_json(ctx.path("rows.json"), rows)
+        return {"rows": "rows.json"}
+
+    st = pipeline.stage(f"eval_adasr_zoo_{res.name}", params, run, profile=profile.name, seed=seed,
+                        code=[evaluate_rows])
+    return io.read_json(st.path("rows.json"))
+
+
+def pareto_rows(profile, name: str, seed: int = 0, zoo: tuple[str, ...] = ZOO) -> list[dict]:
+    """Fig. 3's points: the adaptable model (model ids ``carn_D_W``), each ablation (``carn_D_W_output`` ...),
+    each separately trained twin (``carn_D_W_separate``) and the zoo models the profile trains."""
+    rows = []
+    for label, st in ablation_stages(profile, name, seed).items():
+        rows += stages.submodel_rows(profile, st, name, "adaptable" if label == "progressive" else label, seed)
+    for st in ensemble(profile, name, seed).values():
+        rows += stages.submodel_rows(profile, st, name, "separate", seed)
+    for z in zoo:
+        if z in profile.baselines.names():
+            rows += _zoo_rows(profile, z, seed)
+    return rows
+
+
+def points(rows: list[dict], dataset: str) -> pd.DataFrame:
+    """One line per model: psnr, ssim on ``dataset``, params, flops_printed, and its ``system``."""
+    df = results.frame(rows)
+    q = df[df.dataset == dataset].pivot_table(index="model", columns="metric", values="value")
+    c = df[df.dataset == ""].pivot_table(index="model", columns="metric", values="value")
+    out = q.join(c, how="inner").reset_index()
+
+    def system(m: str) -> str:
+        for k in ("separate", "output", "none", "no_maxnorm"):
+            if m.endswith("_" + k):
+                return {"separate": "separately trained", "output": "adaptable, output-only KD",
+                        "none": "adaptable, no KD", "no_maxnorm": "adaptable, no max-norm"}[k]
+        return "zoo" if m in ZOO else "adaptable (progressive KD)"
+
+    out["system"] = out.model.map(system)
+    return out
+
+
+def latency_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -> list[dict]:
+    """Fig. 4a-c: each (D, W) timed as the zoo architecture ``name`` with ``num_block=D, num_feat=W`` on every
+    configuration of ``adasr.latency_runtimes`` at ``latency.lr_hw`` (cached stages; desktop CPU proxies).
+    Metric ``latency_<configuration>``, e.g. ``latency_litert-xnnpack_t1``."""
+    lat, rows = profile.latency, []
+    for d, w in opts:
+        kw = {**dict(teacher_kw), "num_block": d, "num_feat": w}
+        for label in profile.adasr.latency_runtimes:
+            runtime, xnn, threads = RUNTIMES[label]
+            st = bench.benchmark_stage(name, kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
+                                       xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup,
+                                       profile=profile.name, seed=seed)
+            rows += [{**r, "metric": f"latency_{label}"} for r in
+                     bench.rows([st["result"]], paper=PAPER, table="fig4", profile=profile.name,
+                                model=stages.model_id(name, d, w), stage=st.name)]
+    return rows
+
+
+#: Table 1's adapted models: (paper row, teacher, depth ratio, width ratio) in the paper's naming.
+TABLE1 = (("adasr_rcan_1_0.75", "rcan", 1.0, 0.75), ("adasr_carn_0.6_0.5", "carn", 0.6, 0.5),
+          ("adasr_fmen_0.75_0.8", "fmen", 0.75, 0.8))
+
+
+def nearest_option(opts, depth_full: int, width_full: int, depth_ratio: float, width_ratio: float):
+    """The grid's (D, W) nearest to the paper's ratios (depth rounded, e.g. 0.6 x 3 -> 2)."""
+    return min(opts, key=lambda o: (abs(o[0] - depth_ratio * depth_full), abs(o[1] - width_ratio * width_full)))
+
+
+def table1_choice(profile, seed: int = 0) -> dict[str, tuple[str, int, int]]:
+    """{paper row: (our model id, D, W)} for each Table 1 adapted model whose teacher the profile adapts:
+    the grid option nearest the paper's ratios."""
+    out = {}
+    for paper_row, teacher, dr, wr in TABLE1:
+        if teacher not in profile.adasr.teachers:
+            continue
+        ada = stages.progressive_kd(profile, teacher, seed)
+        desc = stages.wrap(runs.build_spec(ada.manifest["params"]["models"]["S"])).description
+        d, w = nearest_option(options(ada), desc.depth, desc.width, dr, wr)
+        out[paper_row] = (stages.model_id(teacher, d, w), d, w)
+    return out
+
+
+def table1_rows(profile, rows: list[dict], seed: int = 0) -> list[dict]:
+    """Our rows of Table 1 (table ``table1``): :func:`table1_choice`'s sub-models under the paper's names;
+    the row note says which (D, W)."""
+    df = results.frame(rows)
+    ours = []
+    for paper_row, (mid, d, w) in table1_choice(profile, seed).items():
+        for r in df[df.model == mid].to_dict("records"):
+            ours.append({**r, "table": "table1", "model": paper_row,
+                         "note": f"ours = {mid} (depth {d}, width {w}); {r['note']}"})
+    return ours
+
+
+def compare_table1(ours: pd.DataFrame, profile) -> pd.DataFrame:
+    """The printed Table 1 (srlib/reference/adasr.csv) beside ours; at mini/smoke our single test split
+    stands where Set5 is printed (the ``our_dataset`` column says so)."""
+    dmap = {profile.data.test_sets[0]: "Set5"} if profile.data.source != "paper" else {}
+    return report.compare(ours, PAPER, "table1", dataset_map=dmap)

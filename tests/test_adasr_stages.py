@@ -1,0 +1,20 @@
+"""AdaSR stage helpers: the staircase exponential schedule and Table 1's nearest grid option."""
+import pytest
+
+from srlib.adasr.experiments import nearest_option
+from srlib.adasr.stages import schedule
+
+
+def test_schedule_ends_at_the_final_ratio_in_ten_equal_decays():
+    milestones, gamma = schedule(200, 0.1)
+    assert milestones == [round(200 * k / 11) for k in range(1, 11)]
+    assert gamma ** len(milestones) == pytest.approx(0.1)
+    assert schedule(200, 1.0) == ([], 1.0)
+    assert schedule(3, 0.1)[0] == [1, 2]          # fewer steps than decays: one decay per step
+
+
+def test_table1_names_map_to_the_nearest_grid_option():
+    opts = [(d, w) for d in (1, 2, 3) for w in (16, 32)]
+    # CARN-0.6_0.5 of a 3-block, 32-channel CARN: 0.6 x 3 = 1.8 -> 2 blocks, 0.5 x 32 = 16 channels
+    assert nearest_option(opts, 3, 32, 0.6, 0.5) == (2, 16)
+    assert nearest_option(opts, 3, 32, 1.0, 0.75) == (3, 16)   # 24 channels: a tie, the first (smaller) wins
