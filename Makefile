@@ -15,7 +15,7 @@ export CUBLAS_WORKSPACE_CONFIG := :4096:8
 export MPLBACKEND := Agg
 
 # Notebooks in the order `make reproduce` runs them (training -> search -> latency).
-NOTEBOOKS := 00_data_and_metrics 01_complexity 02_released_weights 03_reference_baselines 10_mfagan_ablation 11_mfagan_comparison 12_mfagan_discriminator 30_tpsr_search 31_tpsr_discriminators 32_tpsr_comparison 40_adasr_pareto 41_adasr_dynamic 42_adasr_table1 90_mobile_latency
+NOTEBOOKS := 00_data_and_metrics 01_complexity 02_released_weights 03_reference_baselines 10_mfagan_ablation 11_mfagan_comparison 12_mfagan_discriminator 30_tpsr_search 31_tpsr_discriminators 32_tpsr_comparison 40_adasr_pareto 41_adasr_dynamic 42_adasr_table1 50_agd_search 51_agd_comparison 90_mobile_latency
 RESULTS   := results/$(SRLIB_PROFILE)
 
 .PHONY: all venv kernel test unit nbval reproduce lab notebooks check-profile clean-results help

@@ -68,8 +68,9 @@ for model_id in TABLE2:
 for metric, unit in (("psnr", "dB"), ("lpips", ""), ("memory", "G"), ("params", "M"), ("flops_printed", "G")):
     for ds in (cfg.data.test_sets if metric in ("psnr", "lpips") else [""]):
         rows.append(results.row(paper="mfagan", table="table2", model="agd", dataset=ds, metric=metric, value=None,
-                                unit=unit, profile=cfg.name, note="pending: AGD's searched architecture is not "
-                                "published; our AGD search (its own issue) fills this row"))
+                                unit=unit, profile=cfg.name, note="AGD's searched architecture is not published: "
+                                "our AGD search fills this row in notebook 51 (table agd_rows_in_other_papers), which runs "
+                                "after this one"))
 ours = results.frame(rows)
 print(results.write_table("mfagan_comparison", rows, cfg.name).name, f"— {len(ours)} rows")
 

@@ -33,14 +33,13 @@
 
 # %% tags=["parameters"]
 profile = None  # None: $SRLIB_PROFILE, else "mini"
-overrides = {}  # dotted profile keys
-trials = 200    # switch / reload trials per distribution
-frames = 600    # frames of the simulated budget trace
+overrides = {}  # dotted profile keys, e.g. {"adasr.dynamic_trials": 1000}
 
 # %%
 import srlib.notebook as nb
 
-cfg = nb.setup(globals(), ["profile", "overrides", "trials", "frames"])
+cfg = nb.setup(globals(), ["profile", "overrides"])
+trials, frames = cfg.adasr.dynamic_trials, cfg.adasr.dynamic_frames
 
 # %%
 import matplotlib.pyplot as plt

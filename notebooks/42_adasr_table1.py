@@ -38,10 +38,13 @@ cfg = nb.setup(globals(), ["profile", "overrides"])
 
 # %%
 from srlib import report, results
-from srlib.adasr import experiments
+from srlib.adasr import experiments, stages
 
 name, seed = cfg.adasr.dynamic_teacher, cfg.adasr.seeds[0]
-rows = experiments.pareto_rows(cfg, name, seed)
+rows = experiments.pareto_rows(cfg, name, seed)   # notebook 40's (cached): CARN, its twins, the zoo
+for t in cfg.adasr.teachers:                      # the other adapted teachers: their sub-models only
+    if t != name:
+        rows += stages.submodel_rows(cfg, stages.progressive_kd(cfg, t, seed), t, "adaptable", seed)
 ours_rows = experiments.table1_rows(cfg, rows, seed)
 ours = results.frame(ours_rows)
 print(results.write_table("adasr_table1", ours_rows, cfg.name).name, f"— {len(ours)} rows")

@@ -174,7 +174,7 @@ class Profile:
 # --------------------------------------------------------------------------------------------------
 # Modules whose import registers a profile section, listed explicitly (no scanning) so a reader sees
 # where each section is declared. Each module must be light to import (a dataclass, no torch).
-SECTION_MODULES = ("srlib.baselines.config", "srlib.mfagan.config", "srlib.tpsr.config", "srlib.adasr.config")
+SECTION_MODULES = ("srlib.baselines.config", "srlib.mfagan.config", "srlib.tpsr.config", "srlib.adasr.config", "srlib.agd.config")
 _SECTIONS: dict[str, type] = {}
 
 

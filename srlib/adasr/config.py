@@ -75,6 +75,8 @@ class AdaSRConfig:
     #                                               None: the same budget as the adaptable model
     ablations: tuple[str, ...] = ABLATIONS        # issue 13 item 6
     latency_runtimes: tuple[str, ...] = RUNTIMES  # Fig. 4a-c desktop proxies: "<runtime>_t<threads>"
+    dynamic_trials: int = 200                     # Fig. 4e: switch / reload trials per distribution
+    dynamic_frames: int = 600                     # frames of the simulated budget trace (Sec. 4.2)
     val_every: int = 1_000
     seeds: tuple[int, ...] = (0,)
 
@@ -85,7 +87,7 @@ class AdaSRConfig:
         return (tuple(int(x) for x in d) if d else None, tuple(int(x) for x in w) if w else None)
 
     def validate(self, where: str, profile) -> None:
-        for k in ("iterations", "batch", "lr_patch", "mapping_kernel", "val_every"):
+        for k in ("iterations", "batch", "lr_patch", "mapping_kernel", "val_every", "dynamic_trials", "dynamic_frames"):
             check_positive(f"{where}.{k}", getattr(self, k))
         if not self.teachers or len(set(self.teachers)) != len(self.teachers):
             raise ConfigError(f"{where}.teachers {list(self.teachers)} must list distinct models")

@@ -21,6 +21,9 @@ One role per file (method layer; stages, config and experiments build on these):
 * ``pruning.py`` -- the "ESRGAN pruned" baseline: L1 filter pruning to a MAC budget
   (:func:`~srlib.agd.pruning.prune_esrgan`).
 
+* ``config.py`` / ``stages.py`` / ``experiments.py`` -- the ``agd`` profile section; the cached stages
+  (supernet pre-training, search per FLOPs budget, retrain, ESRGAN pruned, VDSR); the comparison's rows.
+
 Shared pieces it composes: ``srlib.search.differentiable`` (MixedOp, straight-through Gumbel, sandwich),
 ``srlib.search.elastic`` (channel groups, L1 importance, conv slicing), ``srlib.models`` (ESRGAN teacher,
 VDSR row), ``srlib.training`` (loop, losses, stand-in), ``srlib.complexity`` (MAC counts, AGD's convention).

@@ -53,7 +53,8 @@ class VDSR(nn.Module):
         if x.device.type == "meta":
             n, c, h, w = x.shape
             return x.new_empty(n, c, h * self.scale, w * self.scale)
-        return imresize(x, float(self.scale))
+        return imresize(x.contiguous(), float(self.scale))   # the resizer views NCHW-contiguous memory
+        #                                                        (a channels_last batch from the training loop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = self.upsample(x)
