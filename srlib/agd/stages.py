@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from .. import baselines, data, io, pipeline
 from ..data.datasets import PatchSampler
+from ..training import distributed as dist
 from ..training import loop, runs
 from ..training.runs import spec
 from . import bilevel, flops, network, operations, proxy, pruning, supernet
@@ -98,12 +99,26 @@ def _supernet_run(ctx, profile, *, net: AGDSupernet, T: nn.Module, step_fn, opts
         return out
 
     stateful = {"step": step_fn} if hasattr(step_fn, "state_dict") else None
+    if dist.world_size() > 1:   # under torchrun each rank takes its shard of every batch (both halves)
+        full, rank, world = batches, dist.rank(), dist.world_size()
+        batches = lambda s: full(s, rank, world)   # noqa: E731
     res = loop.train(ctx.dir, models={"G": net}, optimizers=opts, step_fn=fn, batches=batches, total_steps=total,
                      seed=seed, log_every=min(profile.train.log_every, total), ckpt_every=profile.train.ckpt_every,
                      progress=profile.train.progress, deterministic=profile.train.deterministic, desc=ctx.name,
                      stateful=stateful)
     io.torch_save(net.state_dict(), ctx.path("G.pt"))
     return {"weights": {"G": "G.pt"}, "final": res.metrics, "metrics": loop.METRICS}
+
+
+class _Halves:
+    """The bi-level step's batch: ``{"weight": ..., "arch": ...}`` from the two halves' samplers (a pure
+    function of the step, and of the rank under torchrun, like a :class:`PatchSampler`)."""
+
+    def __init__(self, weight: PatchSampler, arch: PatchSampler):
+        self.weight, self.arch = weight, arch
+
+    def __call__(self, step: int, rank: int = 0, world: int = 1) -> dict:
+        return {"weight": self.weight(step, rank, world), "arch": self.arch(step, rank, world)}
 
 
 def pretrain_supernet(profile, seed: int = 0) -> pipeline.StageResult:
@@ -151,7 +166,7 @@ def search(profile, budget: str, seed: int = 0) -> pipeline.StageResult:
         w_half, a_half = _halves(profile)
         sw, sa = _sampler(profile, w_half, seed), _sampler(profile, a_half, seed + 1)
         out = _supernet_run(ctx, profile, net=net, T=T, step_fn=step, opts=opts,
-                            batches=lambda s: {"weight": sw(s), "arch": sa(s)}, total=a.search_iters, seed=seed,
+                            batches=_Halves(sw, sa), total=a.search_iters, seed=seed,
                             trace_every=min(profile.train.log_every, a.search_iters))
         g = net.derive()
         io.write_json(ctx.path("genotype.json"), g.to_dict())
