@@ -96,6 +96,33 @@ other = other[other.model.str.startswith("agd")]
 other[["paper", "table", "model", "dataset", "metric", "unit", "paper_value", "ours", "difference", "our_dataset"]]
 
 # %% [markdown]
+# ## MFAGAN Fig. 5 with AGD's point
+# Notebook 11 draws Fig. 5 before AGD exists (it runs earlier); here its table and AGD's row under MFAGAN's
+# convention go on the same axes. MFAGAN's other models are counted at their *paper* architectures (notebook
+# 11), AGD at this profile's searched widths: at mini/smoke AGD's point is not on the same footing.
+
+# %%
+try:
+    mf_all = results.read_table("mfagan_comparison", cfg.name)
+except FileNotFoundError as e:
+    mf_all = None
+    print(f"MFAGAN Fig. 5 with AGD: not drawn ({e})")
+if mf_all is not None:
+    both5 = pd.concat([mf_all[mf_all.model != "agd"], cross_df[cross_df.paper == "mfagan"]], ignore_index=True)
+    q5 = both5[both5.dataset == test]
+    y5 = "lpips" if q5[q5.metric == "lpips"].value.notna().any() else "psnr"
+    pts5 = (both5[both5.metric.isin(["memory", "flops_printed"])].pivot_table(index="model", columns="metric", values="value")
+            .join(q5[q5.metric == y5].groupby("model").value.mean().rename(y5)).dropna().reset_index())
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.scatterplot(data=pts5, x="memory", y=y5, size="flops_printed", sizes=(40, 1200), alpha=0.5, legend=False, ax=ax)
+    for r in pts5.itertuples():
+        ax.annotate(r.model + (f" ({cfg.name} widths)" if r.model == "agd" else ""), (r.memory, getattr(r, y5)),
+                    fontsize=9, ha="center")
+    ax.set(xscale="log", xlabel="memory access cost (GB, 128x128 LR)", ylabel=f"{y5} on {test}",
+           title="MFAGAN Fig. 5 axes with AGD" + ("" if y5 == "lpips" else " (PSNR stand-in for LPIPS)"))
+    print(nb.save_figure(fig, "mfagan_fig5_with_agd", cfg).name)
+
+# %% [markdown]
 # ## AGD's parameter count: the sources beside ours
 
 # %%
