@@ -18,3 +18,11 @@ def test_table1_names_map_to_the_nearest_grid_option():
     # CARN-0.6_0.5 of a 3-block, 32-channel CARN: 0.6 x 3 = 1.8 -> 2 blocks, 0.5 x 32 = 16 channels
     assert nearest_option(opts, 3, 32, 0.6, 0.5) == (2, 16)
     assert nearest_option(opts, 3, 32, 1.0, 0.75) == (3, 16)   # 24 channels: a tie, the first (smaller) wins
+
+
+@pytest.mark.parametrize("key, value", [("adasr.latency_runtimes", ["litert_t4"]), ("adasr.dynamic_trials", 0),
+                                        ("adasr.dynamic_frames", -1)])
+def test_bad_dynamic_and_latency_keys_are_refused_by_name(key, value):
+    from srlib import config
+    with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
+        config.load("smoke", {key: value})
