@@ -106,6 +106,21 @@ def _seed_state(seed: int, state: Mapping[str, Any], what: str) -> None:
         raise ValueError(f"{what}: the checkpoint was written with seed {state['seed']}, this step has {seed}")
 
 
+def _weight_update(net: AGDSupernet, proxy: nn.Module, samples: Sequence[str], lr: torch.Tensor,
+                   target: torch.Tensor, opt: Any, *, seed: int, step: int, tau: float, grad_clip: float):
+    """One weight update (pre-training and the search's weight step): the summed proxy losses at ``samples``,
+    gradients averaged over ranks, clipped to ``grad_clip`` on the weights only, one optimizer step.
+    Returns (losses per sample, the gradient norm before clipping)."""
+    opt.zero_grad(set_to_none=True)
+    g = step_generator(seed, step, _SALT_WEIGHT, rank=0)
+    losses = _weight_pass(net, proxy, samples, lr, target, g, tau)
+    params = net.weight_parameters()
+    dist.average_gradients(params)
+    gn = nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    return losses, gn
+
+
 class SupernetPretrainStep:
     """Supernet pre-training (their ``pretrain=True``): proxy loss (default pixel L1 to the teacher, w_pix 1)
     at each of ``samples`` (default max + min + 2 uniform random widths, their ``_loss(pretrain=True)``),
@@ -129,13 +144,8 @@ class SupernetPretrainStep:
         lr = _lr(batch).to(next(net.parameters()).device)
         target = _targets(models, self.teacher_key, lr)
         self.proxy.to(lr.device)
-        opt.zero_grad(set_to_none=True)
-        g = step_generator(self.seed, step, _SALT_WEIGHT, rank=0)
-        losses = _weight_pass(net, self.proxy, self.samples, lr, target, g, self.tau)
-        params = net.weight_parameters()
-        dist.average_gradients(params)
-        gn = nn.utils.clip_grad_norm_(params, self.grad_clip)
-        opt.step()
+        losses, gn = _weight_update(net, self.proxy, self.samples, lr, target, opt, seed=self.seed, step=step,
+                                    tau=self.tau, grad_clip=self.grad_clip)
         out = {"loss": torch.stack(losses).sum(), "grad_norm": gn}
         for kind in ("max", "min"):
             if kind in self.samples:
@@ -213,13 +223,8 @@ class BilevelStep:
 
     def weight_step(self, step: int, net: AGDSupernet, lr: torch.Tensor, target: torch.Tensor,
                     opt: Any) -> dict[str, torch.Tensor]:
-        opt.zero_grad(set_to_none=True)
-        g = step_generator(self.seed, step, _SALT_WEIGHT, rank=0)
-        losses = _weight_pass(net, self.proxy, self.weight_samples, lr, target, g, self.tau)
-        params = net.weight_parameters()
-        dist.average_gradients(params)
-        gn = nn.utils.clip_grad_norm_(params, self.grad_clip)
-        opt.step()
+        losses, gn = _weight_update(net, self.proxy, self.weight_samples, lr, target, opt, seed=self.seed, step=step,
+                                    tau=self.tau, grad_clip=self.grad_clip)
         return {"loss_weight": torch.stack(losses).sum(), "grad_norm": gn}
 
     def __call__(self, step: int, batch: Mapping[str, Any], models: Mapping[str, nn.Module],
