@@ -101,36 +101,33 @@ class AGDOp(nn.Module):
         return f"{self.c_in} -> {self.c_out}, shortcut={self.shortcut_mode!r}"
 
 
-class Skip(AGDOp):
-    """``skip``: conv1x1 + ReLU (``shortcut`` is accepted for a uniform signature and has no effect)."""
+class _ConvReLU(AGDOp):
+    """A single conv of ``kernel`` x ``kernel`` + ReLU (``shortcut`` is accepted for a uniform signature and
+    has no effect)."""
 
-    kind = "skip"
+    kernel = 3
 
     def __init__(self, c_in: int, c_out: int, shortcut: str = "auto"):
         super().__init__(c_in, c_out, shortcut)
-        self.conv = _c(c_in, c_out, 1)
+        self.conv = _c(c_in, c_out, self.kernel)
 
     def forward(self, x: torch.Tensor, c_out: int | None = None) -> torch.Tensor:
         return F.relu(_conv(x, self.conv, self._width(x, c_out)))
 
     def per_pixel(self, c_in: int, c_out: int) -> int:
-        return c_in * c_out
+        return self.kernel * self.kernel * c_in * c_out
 
 
-class Conv3x3(AGDOp):
+class Skip(_ConvReLU):
+    """``skip``: conv1x1 + ReLU (not an identity, as in the authors' code)."""
+
+    kind, kernel = "skip", 1
+
+
+class Conv3x3(_ConvReLU):
     """``conv3x3``: conv3x3 + ReLU."""
 
-    kind = "conv3x3"
-
-    def __init__(self, c_in: int, c_out: int, shortcut: str = "auto"):
-        super().__init__(c_in, c_out, shortcut)
-        self.conv = _c(c_in, c_out, 3)
-
-    def forward(self, x: torch.Tensor, c_out: int | None = None) -> torch.Tensor:
-        return F.relu(_conv(x, self.conv, self._width(x, c_out)))
-
-    def per_pixel(self, c_in: int, c_out: int) -> int:
-        return 9 * c_in * c_out
+    kind, kernel = "conv3x3", 3
 
 
 class _WithShortcut(AGDOp):
