@@ -186,7 +186,7 @@ def separate_model(profile, name: str, depth: int, width: int, seed: int = 0) ->
 
 # ---- Sec. 3.2.4: Bayesian-tuned lambda ---------------------------------------------------------------------
 def run_lambda_search(ctx, *, student: Adaptable, teacher_model: Adaptable, maps: MappingLayers,
-                      optimizer, options, batches, val, bo: dict, initial: float, temperature: float,
+                      optimizer, options, batches, validate, bo: dict, initial: float, temperature: float,
                       output_weight: float, max_norm: float, seed: int, log=print) -> dict:
     """Each teacher anchor in turn (the others at the values found so far): BO of lambda; one trial =
     ``bo["trial_steps"]`` KD steps on batches 0..k-1 from the current weights, scored by the mean validation
@@ -198,14 +198,8 @@ def run_lambda_search(ctx, *, student: Adaptable, teacher_model: Adaptable, maps
     known = {int(k): {float(x): s for x, s in v.items()} for k, v in io.read_json(path).items()} if path.is_file() else {}
     searches = {}
 
-    @torch.no_grad()
-    def score(opts):
-        vals = []
-        for d, w in opts:
-            sub = At(student, d, w).eval()
-            vals += [float(_psnr(sub(lr), hr, val["shave"])) for lr, hr in val["pairs"]]
-        student.train()
-        return float(np.mean(vals))
+    def score(opts):   # the mean of the sub-models' validation PSNRs (the same images each)
+        return float(np.mean([validate(At(student, d, w))["val_psnr"] for d, w in opts]))
 
     for t in range(m_t):
         through = [(d, w) for d, w in options if t in teacher_anchors(m_t, d)]
@@ -233,11 +227,6 @@ def run_lambda_search(ctx, *, student: Adaptable, teacher_model: Adaptable, maps
         searches[str(t)] = {**res.state_dict(), "evaluations": res.evaluations, "sub_models": [list(o) for o in through]}
     io.write_json(ctx.path("searches.json"), searches)
     return {"lambdas": lambdas, "searches": "searches.json", "trials": "trials.json"}
-
-
-def _psnr(sr, hr, shave):
-    from ..metrics.psnr_ssim import psnr, quantize
-    return psnr(quantize(sr.float().cpu()), hr, shave)
 
 
 def tune_lambda(profile, name: str = "carn", seed: int = 0) -> pipeline.StageResult:
@@ -269,10 +258,8 @@ def tune_lambda(profile, name: str = "carn", seed: int = 0) -> pipeline.StageRes
                                      output_weight=a.output_weight, temperature=a.kl_temperature)
             for k in range(off):
                 step(k, sampler(k), {"S": S, "T": T, "maps": maps}, {"S": opt})
-        val = {"pairs": [p.tensors() for p in data.val_pairs(profile)], "shave": profile.crop_border}
-        val["pairs"] = [(lr_.to(dev), hr) for lr_, hr in val["pairs"]]
         return run_lambda_search(ctx, student=S, teacher_model=T, maps=maps, optimizer=opt, options=options,
-                                 batches=lambda k: sampler(off + k), val=val,
+                                 batches=lambda k: sampler(off + k), validate=runs.val_psnr(profile),
                                  bo=dataclasses.asdict(a.bo), initial=a.lambda_init, max_norm=a.max_norm,
                                  temperature=a.kl_temperature, output_weight=a.output_weight, seed=seed)
 
