@@ -79,7 +79,7 @@ def trace(st):
     recs = {}
     for line in st.path("trace.jsonl").read_text().splitlines():
         r = json.loads(line)
-        recs[r["step"]] = r           # a resumed search may repeat a step: keep the last
+        recs[r["step"]] = r
     return [recs[k] for k in sorted(recs)]
 
 

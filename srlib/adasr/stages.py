@@ -34,7 +34,7 @@ from .. import baselines, data, io, pipeline, results
 from ..complexity.conventions import convention, printed_flops, printed_params
 from ..metrics.conventions import metric_convention
 from ..metrics.evaluate import evaluate_rows
-from ..training import runs
+from ..training import runs, tensorboard
 from . import adaptable, descriptions, loss_tuning, matching, progressive_kd
 from .adaptable import Adaptable
 from .matching import MappingLayers, teacher_anchors
@@ -191,12 +191,14 @@ def run_lambda_search(ctx, *, student: Adaptable, teacher_model: Adaptable, maps
     """Each teacher anchor in turn (the others at the values found so far): BO of lambda; one trial =
     ``bo["trial_steps"]`` KD steps on batches 0..k-1 from the current weights, scored by the mean validation
     PSNR of the sub-models distilled through the anchor, then restored. ``trials.json`` holds every measured
-    score; a resumed search replays them (same seed, same questions)."""
+    score; a resumed search replays them (same seed, same questions). When an anchor's search ends, its
+    questions (repeats and replayed ones included) go to TensorBoard in ``tb/``, step = question number."""
     m_t = teacher_model.description.depth
     lambdas = [float(initial)] * m_t
     path = ctx.path("trials.json")
     known = {int(k): {float(x): s for x, s in v.items()} for k, v in io.read_json(path).items()} if path.is_file() else {}
     searches = {}
+    board = tensorboard.ScalarLog(ctx.path(tensorboard.TB_DIR))   # rebuilt: every anchor's search is replayed
 
     def score(opts):   # the mean of the sub-models' validation PSNRs (the same images each)
         return float(np.mean([validate(At(student, d, w))["val_psnr"] for d, w in opts]))
@@ -224,7 +226,14 @@ def run_lambda_search(ctx, *, student: Adaptable, teacher_model: Adaptable, maps
         res = loss_tuning.tune_lambda(trial, grid=bo["grid"], patience=bo["patience"], n_init=bo["n_init"],
                                       max_trials=bo["max_trials"], xi=bo["xi"], seed=seed + t, cache=known.get(t))
         lambdas[t] = res.best
+        best = -np.inf
+        for n, (lam, s, _) in enumerate(res.trials):
+            best = max(best, s)
+            board.add({"step": n, f"lambda/anchor{t}/lambda": lam, f"lambda/anchor{t}/val_psnr": s,
+                       f"lambda/anchor{t}/best_val_psnr": best})
+        board.flush()
         searches[str(t)] = {**res.state_dict(), "evaluations": res.evaluations, "sub_models": [list(o) for o in through]}
+    board.close()
     io.write_json(ctx.path("searches.json"), searches)
     return {"lambdas": lambdas, "searches": "searches.json", "trials": "trials.json"}
 

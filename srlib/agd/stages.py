@@ -25,7 +25,7 @@ import torch.nn as nn
 from .. import baselines, data, io, pipeline
 from ..data.datasets import PatchSampler
 from ..training import distributed as dist
-from ..training import loop, runs
+from ..training import loop, runs, tensorboard
 from ..training.runs import spec
 from . import bilevel, flops, network, operations, proxy, pruning, supernet
 from .network import Genotype
@@ -81,14 +81,32 @@ class ProxyStep:
         return {"loss": loss.detach(), **parts}
 
 
+def _trace_row(rec: dict, net: AGDSupernet) -> dict:
+    """A ``trace.jsonl`` record as TensorBoard tags: one per (cell, layer, op) and (cell, junction, width)."""
+    row = {k: v for k, v in rec.items() if k not in ("alpha", "width")}
+    for name, where, labels in (("alpha", "layer", net.ops), ("width", "junction", net.widths)):
+        for c, cell in enumerate(rec[name]):
+            for i, probs in enumerate(cell):
+                row.update({f"{name}/cell{c}_{where}{i}/{lab}": x for lab, x in zip(labels, probs)})
+    return row
+
+
 def _supernet_run(ctx, profile, *, net: AGDSupernet, T: nn.Module, step_fn, opts: dict, batches, total: int,
                   seed: int, trace_every: int = 0) -> dict:
     """``loop.train`` for the supernet stages; every ``trace_every`` steps softmax(alpha) and the width
-    probabilities are appended to ``trace.jsonl`` (a resumed run may repeat a step: read the last)."""
+    probabilities are appended to ``trace.jsonl`` (on resume, the lines past the step resumed from are dropped
+    first, so each step appears once) and written as TensorBoard scalars to ``tb/trace`` (rebuilt from the
+    lines kept)."""
     trace = ctx.path("trace.jsonl")
+    board: list[tensorboard.ScalarLog] = []    # opened at the first step run, the step resumed from
 
     def fn(step, batch, models, optimizers):
         out = step_fn(step, batch, {"G": net, "T": T}, optimizers)
+        if trace_every and not board:   # the first step run: drop the lines past the step resumed from
+            kept = [r for r in tensorboard.read_rows(trace) if r["step"] <= step]
+            if dist.is_main() and trace.is_file():
+                io.write_text(trace, "".join(json.dumps(r) + "\n" for r in kept))
+            board.append(tensorboard.ScalarLog(ctx.path(tensorboard.TB_DIR, "trace"), [_trace_row(r, net) for r in kept]))
         if trace_every and (step + 1) % trace_every == 0:
             with torch.no_grad():
                 rec = {"step": step + 1, "alpha": torch.softmax(net.alpha, -1).tolist(),
@@ -96,16 +114,21 @@ def _supernet_run(ctx, profile, *, net: AGDSupernet, T: nn.Module, step_fn, opts
                        **{k: float(v) for k, v in out.items() if k in ("flops_weight", "penalty_gmacs", "derived_gmacs")}}
             with open(trace, "a") as f:
                 f.write(json.dumps(rec) + "\n")
+            board[0].add(_trace_row(rec, net))
         return out
 
     stateful = {"step": step_fn} if hasattr(step_fn, "state_dict") else None
     if dist.world_size() > 1:   # under torchrun each rank takes its shard of every batch (both halves)
         full, rank, world = batches, dist.rank(), dist.world_size()
         batches = lambda s: full(s, rank, world)   # noqa: E731
-    res = loop.train(ctx.dir, models={"G": net}, optimizers=opts, step_fn=fn, batches=batches, total_steps=total,
-                     seed=seed, log_every=min(profile.train.log_every, total), ckpt_every=profile.train.ckpt_every,
-                     progress=profile.train.progress, deterministic=profile.train.deterministic, desc=ctx.name,
-                     stateful=stateful)
+    try:
+        res = loop.train(ctx.dir, models={"G": net}, optimizers=opts, step_fn=fn, batches=batches, total_steps=total,
+                         seed=seed, log_every=min(profile.train.log_every, total), ckpt_every=profile.train.ckpt_every,
+                         progress=profile.train.progress, deterministic=profile.train.deterministic, desc=ctx.name,
+                         stateful=stateful)
+    finally:
+        for b in board:
+            b.close()
     io.torch_save(net.state_dict(), ctx.path("G.pt"))
     return {"weights": {"G": "G.pt"}, "final": res.metrics, "metrics": loop.METRICS}
 

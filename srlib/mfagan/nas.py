@@ -6,7 +6,8 @@
     search          evolutionary search over SubGenerator widths (3^8 space): fitness = validation PSNR of
                     the SubGenerator sliced from the SuperGenerator (no training); constraint = latency
                     from the lookup table (srlib/latency) <= ``search_latency_ratio`` x the largest
-                    SubGenerator's, or MACs; every evaluated candidate cached
+                    SubGenerator's, or MACs; every evaluated candidate cached; one TensorBoard point per
+                    generation in ``tb/`` (a resumed search replays every generation from the cache)
     finetune        the found SubGenerator with the (distilled) discriminator, Eq. (1), 10k iterations
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from .. import data, io, pipeline
 from ..metrics.psnr_ssim import psnr, quantize
 from ..search import evolution
-from ..training import runs
+from ..training import runs, tensorboard
 from ..training.runs import load_model, spec
 from . import stages, supernet
 from .mfanet import MFANet
@@ -93,11 +94,21 @@ def search(profile, seed: int, sgen: pipeline.StageResult, cost_fn: Callable[[Se
             return costs[c]
 
         fit = psnr_fitness(profile, net)
+        board = tensorboard.ScalarLog(ctx.path(tensorboard.TB_DIR))   # rebuilt: the search restarts at gen 0
+
+        def generation(row):
+            evolution.save_cache(cache_path, cache)
+            board.add({"step": row["gen"], **{f"evolution/{k}": row[k] for k in (
+                "best_fitness", "mean", "best_so_far_fitness", "n_evaluated", "n_cached")}})
+            board.flush()
+
         t0 = time.time()
-        res = evolution.evolve(space, fit, lambda c: cost(c) <= budget, population=m.search_population,
-                               generations=m.search_generations, parent_ratio=m.search_parent_ratio,
-                               mutate_prob=m.search_mutate_prob, seed=seed, cache=cache,
-                               callback=lambda row: evolution.save_cache(cache_path, cache))
+        try:
+            res = evolution.evolve(space, fit, lambda c: cost(c) <= budget, population=m.search_population,
+                                   generations=m.search_generations, parent_ratio=m.search_parent_ratio,
+                                   mutate_prob=m.search_mutate_prob, seed=seed, cache=cache, callback=generation)
+        finally:
+            board.close()
         wall = time.time() - t0
         evolution.save_cache(cache_path, cache)
         n_scored = sum(r["n_evaluated"] + r["n_cached"] for r in res.history)

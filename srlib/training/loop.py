@@ -15,9 +15,10 @@ Exact resume rests on three things:
 
 Files in ``run_dir``: ``checkpoint.pt`` (atomic, weights-only; every ``ckpt_every`` steps, at the end,
 and on SIGTERM/SIGINT) and ``metrics.jsonl`` (one line per logged step: ``step`` = steps completed,
-``time`` = unix time, then the mean of each scalar since the previous line). An existing checkpoint
-resumes; log lines past it are dropped. Under DDP only rank 0 writes and shows progress, every rank
-loads the checkpoint, and the logged scalars are rank 0's.
+``time`` = unix time, then the mean of each scalar since the previous line), with the same lines as
+TensorBoard scalars in ``tb/`` (:mod:`srlib.training.tensorboard`; none without the package). An existing
+checkpoint resumes; log lines past it are dropped and ``tb/`` is rebuilt from the lines kept. Under DDP only
+rank 0 writes and shows progress, every rank loads the checkpoint, and the logged scalars are rank 0's.
 
 Precision and layout (``train.precision`` / ``train.channels_last`` of a profile, resolved by
 :mod:`srlib.training.precision`): ``autocast=torch.bfloat16`` enters ``torch.autocast(device, bfloat16)``
@@ -54,6 +55,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import io
 from . import distributed as dist
+from . import tensorboard
 
 __all__ = ["train", "TrainResult", "load_checkpoint", "checkpoint_path", "read_metrics",
            "dataset_batches", "DatasetBatches", "step_generator", "to_channels_last", "CHECKPOINT", "METRICS"]
@@ -241,15 +243,17 @@ def _parse_lines(text: str) -> list[dict]:
     return rows
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Keep only log lines up to ``step`` (the resumed checkpoint), rewriting the file atomically."""
+def _truncate_log(path: Path, step: int) -> list[dict]:
+    """Keep only log lines up to ``step`` (the resumed checkpoint), rewriting the file atomically; returns
+    the lines kept."""
     if not path.exists():
-        return
+        return []
     text = path.read_text()
     keep = [r for r in _parse_lines(text) if r["step"] <= step]
     new = "".join(json.dumps(r) + "\n" for r in keep)
     if new != text:
         io.write_text(path, new)
+    return keep
 
 
 def read_metrics(run_dir: str | os.PathLike):
@@ -399,8 +403,9 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
                           "will not be bit-identical to an uninterrupted one", stacklevel=2)
         io.set_rng_state(rngs[rank % len(rngs)])
         del ck
+    kept: list[dict] = []
     if main:
-        _truncate_log(log_path, start)
+        kept = _truncate_log(log_path, start)
     dist.barrier()
 
     if start >= total_steps:
@@ -420,6 +425,7 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
 
     from tqdm import tqdm
 
+    board = tensorboard.ScalarLog(run_dir / tensorboard.TB_DIR, kept) if main else None
     stop = _StopFlag().install()
     bar = tqdm(total=total_steps, initial=start, desc=desc or run_dir.name, disable=not (progress and main),
                dynamic_ncols=True, mininterval=0.5)
@@ -442,11 +448,13 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
                            **{k: _json_float(v) for k, v in last.items()}}
                     log.write(json.dumps(row) + "\n")
                     log.flush()
+                    board.add(row)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(last.items())[:4]}, refresh=False)
             stopping = dist.any_true(stop.signum is not None)
             if stopping or step % ckpt_every == 0 or step == total_steps:
                 if log is not None:
                     os.fsync(log.fileno())   # the log reaches at least as far as the checkpoint
+                    board.flush()
                 save(step)
             if stopping:
                 break
@@ -454,6 +462,7 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
         bar.close()
         if log is not None:
             log.close()
+            board.close()
         signum = stop.signum
         stop.restore()
     dist.barrier()
