@@ -1,7 +1,8 @@
 """TPSR's discriminator search and study (Alg. 1 lines 27-33, Eqs. 7-8, Sec. 4.2, Fig. 3, Table 1): S_D's
 decisions, every sampled D builds and gives one logit per image, E_D's best-of-the-last-three rule, the GMSD
 stand-in, Fig. 3's weighted average by image count on a hand-made example, Table 1 rows beside the printed
-numbers, the d_search / d_study profile keys, and the search as one stage at a tiny scale.
+numbers, the d_search / d_study profile keys, the progress lines' wording, and the search as one stage at a
+tiny scale, also SIGKILLed in a child process and resumed.
 """
 from __future__ import annotations
 
@@ -188,8 +189,7 @@ def test_discriminator_search_is_one_stage_and_ranks_its_candidates(tmp_path, mo
 
 def test_discriminator_search_resumes_to_the_uninterrupted_history(tmp_path, monkeypatch):
     """The D search checkpoints after every candidate: stopped after one candidate and restarted, it ends with
-    the history of a search that was never stopped (in-process; the SIGKILL test of the generator search
-    covers the shared loop)."""
+    the history of a search that was never stopped (in-process; the SIGKILL test below kills a child process)."""
     from srlib.pipeline import StageContext
     from srlib.tpsr import stages
     from srlib.tpsr.cell import TPSR_GENOTYPE
@@ -219,3 +219,148 @@ def test_discriminator_search_resumes_to_the_uninterrupted_history(tmp_path, mon
     resumed = run(tmp_path / "resumed", 3)
     assert clean(tmp_path / "full") == clean(tmp_path / "resumed")
     assert full["top"] == resumed["top"] and full["n_trained"] == 3
+
+
+# ---- the progress lines -------------------------------------------------------------------------------------
+def test_d_search_lines_print_e_d_lower_is_better():
+    """The loop maximises -E_D (the history's ``metric``); the D search's lines print E_D under its own name,
+    with s* = the lowest E_D so far (the first on ties), never the negated number."""
+    from srlib.tpsr import stages
+
+    gmsd = perceptual_reward.PerceptualMetric("gmsd", "GMSD", "", perceptual_reward.gmsd, False)
+    lpips = dataclasses.replace(gmsd, name="lpips_vgg", is_paper_metric=True)
+    label = stages.d_search_label(gmsd)
+    assert label == "perceptual metric (gmsd stand-in, lower is better)"
+    assert stages.d_search_label(lpips) == "perceptual metric (lpips_vgg, lower is better)"
+    hist = [{"status": "trained", "step": s, "perceptual": p, "metric": -p,
+             "reward": perceptual_reward.reward(p, 0.3125)} for s, p in enumerate([0.25, math.inf, 0.125, 0.125])]
+    lines = [stages.d_search_line(hist, i, 4, label) for i in range(4)]
+    assert lines == ["[tpsr d-search] step 1/4: perceptual metric (gmsd stand-in, lower is better) 0.25, "
+                     "reward 0.2000, best 0.25 (step 0)",
+                     "[tpsr d-search] step 2/4: perceptual metric (gmsd stand-in, lower is better) inf, "
+                     "reward -1.0000, best 0.25 (step 0)",
+                     "[tpsr d-search] step 3/4: perceptual metric (gmsd stand-in, lower is better) 0.125, "
+                     "reward 0.6000, best 0.125 (step 2)",
+                     "[tpsr d-search] step 4/4: perceptual metric (gmsd stand-in, lower is better) 0.125, "
+                     "reward 0.6000, best 0.125 (step 2)"]
+    assert stages.d_search_line(hist[1:2], 0, 4, label).endswith("reward -1.0000")          # no s* yet: no "best"
+
+
+# ---- the stage killed with SIGKILL --------------------------------------------------------------------------
+D_STEPS = 4
+
+
+def tiny_d_profile() -> config.Profile:
+    """The D search at its smallest: 4 candidates of 3 Eq. 8 steps on 2 patches of 8 px, k = 2 (two controller
+    updates), TPSR-NOGAN = the published cell after one step at x2 and x4 (imported by the child below)."""
+    from srlib.tpsr.config import ControllerConfig
+
+    d = DSearchConfig(steps=D_STEPS, generator="published", base_channels=4, iterations=3, eval_every=1, batch=2,
+                      patch=8)
+    t = TPSRConfig(num_feat=4, full_iters_x2=1, full_iters_x4=1, full_batch=1, full_patch=8, full_val_every=1,
+                   full_milestones=(), controller=ControllerConfig(update_every=2), d_search=d)
+    data = config.DataConfig(source="skimage", train_sets=("skimage_val",), val_set="skimage_val",
+                             test_sets=("skimage_val",), max_eval_hr=32)
+    return config.Profile(name="tpsr_test", data=data, sections={"tpsr": t})
+
+
+_D_CHILD = """
+import sys, time
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+from test_tpsr_discriminator_search import tiny_d_profile
+from srlib.tpsr import perceptual_reward, stages
+hold, calls, real = int(sys.argv[1]), [0], perceptual_reward.evaluate
+def evaluate(*a, **k):
+    if calls[0] == hold:       # never finish on our own: the parent's SIGKILL must land mid-search
+        time.sleep(600)
+    calls[0] += 1
+    return real(*a, **k)
+perceptual_reward.evaluate = evaluate
+print(stages.discriminator_search(tiny_d_profile(), 0)["n_trained"])
+"""
+
+
+def _d_child(hold: int, results, out):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "SRLIB_RESULTS": str(results), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
+    return subprocess.Popen([sys.executable, "-c", _D_CHILD.format(tests=str(tests)), str(hold)], env=env,
+                            stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+def _same_tensors(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_tensors(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_tensors(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return a.dtype == b.dtype and torch.equal(a, b)
+    return a == b
+
+
+@pytest.mark.slow
+def test_discriminator_search_killed_and_resumed_gives_the_uninterrupted_history(tmp_path, monkeypatch):
+    """The D-search stage in a child process, SIGKILLed from outside once a candidate is checkpointed, then
+    rerun in a fresh process: history (architectures, E_D, rewards), controller updates, controller and Adam
+    state, and the top list equal an uninterrupted in-process run's exactly."""
+    import shutil
+    import signal
+    import time
+
+    from srlib import io
+    from srlib.tpsr import stages
+
+    results = tmp_path / "res"
+    monkeypatch.setenv("SRLIB_RESULTS", str(results))
+    prof = tiny_d_profile()
+    ref = stages.discriminator_search(prof, 0)                  # uninterrupted; also builds TPSR-NOGAN's stages
+    ref_dir = tmp_path / "ref"
+    shutil.move(ref.dir, ref_dir)                               # the children rerun the search, reuse TPSR-NOGAN
+
+    def rows(folder):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in io.read_json(folder / "history.json")]
+
+    want = rows(ref_dir)
+    assert ref["n_trained"] == D_STEPS and [r["index"] for r in want] == list(range(D_STEPS))
+    assert len({(tuple(r["ops"]), tuple(r["reductions"]), r["bottleneck"]) for r in want}) > 1
+    assert len({r["reward"] for r in want}) == D_STEPS                        # distinct rewards: a real signal
+    assert [u["after_step"] for u in io.read_json(ref_dir / "updates.json")] == [2, 4]
+
+    stage_dir, log = ref.dir, tmp_path / "killed.log"
+    ckpt = stage_dir / "search_state.pt"
+    with open(log, "w") as out:
+        child = _d_child(D_STEPS - 1, results, out)
+        try:
+            deadline = time.monotonic() + 120
+            while not ckpt.is_file():                           # atomic write: present = >= 1 candidate saved
+                assert child.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.01)
+        finally:
+            child.send_signal(signal.SIGKILL)                   # also when the wait failed: never leave it behind
+        assert child.wait(60) == -signal.SIGKILL
+    assert not (stage_dir / "manifest.json").exists()
+    saved = io.torch_load(ckpt)
+    assert 1 <= len(saved["history"]) < D_STEPS
+    assert saved["history"] == [dict(r, seconds=s["seconds"]) for r, s in zip(want, saved["history"])]
+
+    log = tmp_path / "resumed.log"
+    with open(log, "w") as out:
+        assert _d_child(-1, results, out).wait(120) == 0, log.read_text()
+    text = log.read_text()
+    assert f"resuming after {len(saved['history'])} trained candidates" in text
+    assert rows(stage_dir) == want
+    assert io.read_json(stage_dir / "updates.json") == io.read_json(ref_dir / "updates.json")
+    a, b = io.torch_load(stage_dir / "search_state.pt"), io.torch_load(ref_dir / "search_state.pt")
+    assert _same_tensors(a["reinforce"], b["reinforce"]) and _same_tensors(a["generator"], b["generator"])
+    assert io.read_json(stage_dir / "manifest.json")["outputs"]["top"] == ref["top"]
+    # the progress lines print E_D itself (lower is better), not the loop's -E_D
+    label = stages.d_search_label(perceptual_reward.perceptual_metric())
+    last = want[-1]
+    assert f"step {D_STEPS}/{D_STEPS}: {label} {last['perceptual']:.4g}, reward {last['reward']:.4f}" in text

@@ -141,6 +141,15 @@ class TPSRConfig:
     #                                  not printed; the found model's 3.6 G (Sec. 4.1, Table 1) as the limit
     max_rejections: int = 10_000     # consecutive over-limit samples before the search gives up
     search_seeds: tuple[int, ...] = (0,)
+    # The cache rule within one policy update (srlib/tpsr/search_loop.py). false: serial, candidate j starts
+    # from the cache as candidates < j of its update left it. true: batch-synchronous -- assumption, ours: the
+    # k = controller.update_every candidates of one update all start from the cache as it stood when the
+    # update's batch began (Alg. 1 line 16) and their Eq. 5 updates (line 22) are applied after the batch, in
+    # candidate order; this makes them independent, so under torchrun (python -m srlib.tpsr) candidate i trains
+    # on rank i mod R (Sec. 3.2 trains several candidates at once; how their cache was shared is not printed).
+    # One process with true gives the same history as R ranks. Also runs the D search (no cache: same history
+    # as serial) across ranks. Part of both search stages' keys.
+    parallel_candidates: bool = False
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     # Full task (Alg. 1 line 26, Sec. 4.1: x2, then x4 from the x2 model). Assumption: the recipe of

@@ -2,7 +2,8 @@
 
     generator_search   Alg. 1 line 25: s*_G <- search(S_G, T_G, E_G), ONE stage; every candidate is
                        trained in-process (srlib/tpsr/proxy_task.py) and the search state is checkpointed
-                       atomically after each one, so a killed stage resumes at the next candidate. Writes
+                       atomically after each one (after each policy update's batch with
+                       ``tpsr.parallel_candidates``), so a killed stage resumes where it was. Writes
                        history.json, the weight cache and G.pt = s* at x2 initialised from the cache.
     full_task          Alg. 1 line 26 / Sec. 4.1: s* trained on the full distortion task at x2 (from the
                        cache when a search is given), then at x4 starting from the x2 model (the new x4
@@ -17,6 +18,11 @@
     d_study_run        Sec. 4.2 / Fig. 3: one discriminator x one run: TPSR-NOGAN fine-tuned with Eq. 8 on the
                        full perceptual task (``d_study``), validated by PSNR and the perceptual metric.
 
+``tpsr.parallel_candidates`` (srlib/tpsr/config.py): both searches use the batch-synchronous rule of
+srlib/tpsr/search_loop.py and run on every rank under torchrun (``python -m srlib.tpsr``): candidate i of a
+policy update trains on rank i mod R; rank 0 keeps the controller, the cache and the checkpoint and writes
+the outputs. Without it the searches run on rank 0 alone (the serial rule).
+
 Only this module reads ``profile.tpsr`` (srlib/tpsr/config.py); the method modules take explicit values.
 The x2 stages read the profile's data at scale 2 (same images; LR made by MATLAB bicubic at x2).
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 
 import numpy as np
 import torch
@@ -33,7 +40,7 @@ from .. import data, io, pipeline
 from ..data import load_set
 from ..metrics.psnr_ssim import psnr, quantize
 from ..models.bicubic import Bicubic
-from ..training import losses, runs
+from ..training import distributed, losses, runs, tensorboard
 from ..training.gan import GANStep, GANWeights
 from ..training.runs import spec
 from . import cell, discriminator, perceptual_reward, proxy_task, search_loop, weight_cache
@@ -68,17 +75,55 @@ def _candidate_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+class _SearchBoard:
+    """The search's ``checkpoint``: saves the state to ``ckpt``, then writes the new trained candidates (at
+    their history ``step``: every numeric field, ``best_metric`` so far, ``rejected`` = rejections so far)
+    and controller updates (at ``after_step``) as TensorBoard scalars in ``log_dir``, which is rebuilt from
+    the state it starts from (a resumed search's checkpoint)."""
+
+    def __init__(self, log_dir, state: search_loop.SearchState, ckpt):
+        self.ckpt, self.done = ckpt, (0, 0)
+        self.log = tensorboard.ScalarLog(log_dir, self._new(state))
+
+    def _new(self, state: search_loop.SearchState) -> list[dict]:
+        rows, best = [], -math.inf
+        for i, r in enumerate(state.trained):
+            best = max(best, r["metric"]) if math.isfinite(r["metric"]) else best
+            if i >= self.done[0]:
+                rows.append({"step": r["step"], **{f"candidate/{k}": v for k, v in r.items() if k not in ("index", "step")},
+                             "candidate/best_metric": best, "candidate/rejected": r["index"] - r["step"]})
+        rows += [{"step": u["after_step"], **{f"controller/{k}": v for k, v in u.items() if k != "after_step"}}
+                 for u in state.updates[self.done[1]:]]
+        self.done = (state.steps_done, len(state.updates))
+        return rows
+
+    def __call__(self, state: search_loop.SearchState) -> None:
+        io.torch_save(state.state_dict(), self.ckpt)
+        for row in self._new(state):
+            self.log.add(row)
+        self.log.flush()
+
+
+def _device_kind(profile) -> str:
+    """The search device in stage keys: its type, the same on every rank (under torchrun rank r uses cuda:r)."""
+    return runs.eval_device(profile).type
+
+
 def _search_params(profile, seed: int) -> dict:
     t = profile.tpsr
     return {"num_feat": t.num_feat, "steps": t.search_steps, "limit_g": t.mult_adds_limit_g,
             "max_rejections": t.max_rejections, "controller": dataclasses.asdict(t.controller),
             "proxy": dataclasses.asdict(t.proxy), "seed": seed, "data": profile.to_dict()["data"],
-            "device": str(runs.eval_device(profile))}
+            "device": _device_kind(profile), "parallel_candidates": t.parallel_candidates}
 
 
 def run_search(ctx, *, num_feat: int, steps: int, limit_g: float, max_rejections: int, controller: dict,
-               proxy: dict, seed: int, train, val, floor: float, device, log=print) -> dict:
-    """Algorithm 1's generator search in ``ctx.dir``, resuming from ``search_state.pt`` if present."""
+               proxy: dict, seed: int, train, val, floor: float, device, log=print,
+               parallel_candidates: bool = False) -> dict:
+    """Algorithm 1's generator search in ``ctx.dir``, resuming from ``search_state.pt`` if present.
+
+    ``parallel_candidates``: the batch-synchronous rule (srlib/tpsr/search_loop.py); under torchrun every
+    rank calls this, rank 0 reads and writes the files, and every rank returns the same outputs."""
     c, p = controller, proxy
     sizes = cell.decisions()
     temps = [c["op_temperature"] if i % 2 == 0 else c["input_temperature"] for i in range(len(sizes))]
@@ -87,28 +132,42 @@ def run_search(ctx, *, num_feat: int, steps: int, limit_g: float, max_rejections
         controller={"hidden": c["hidden"], "temperature": temps, "tanh_constant": c["tanh_constant"]},
         reinforce={"lr": c["lr"], "baseline_decay": c["baseline_decay"], "entropy_weight": c["entropy_weight"]})
     ckpt = ctx.path("search_state.pt")
-    if ckpt.is_file():
+    main = distributed.is_main()                # rank 0 (or one process): the only reader and writer
+    if main and ckpt.is_file():
         state.load_state_dict(io.torch_load(ckpt))
         log(f"[tpsr search] resuming after {state.steps_done} trained / {len(state.history)} sampled candidates")
+    board = _SearchBoard(ctx.path(tensorboard.TB_DIR), state, ckpt) if main else None
 
-    def evaluate(genotype, index):
-        return proxy_task.evaluate(genotype, cache=state.cache, train=train, val=val, limit=limit_g,
+    def train_from(genotype, index, cache):     # E_G (Alg. 1 lines 15-24), initialised from ``cache``
+        return proxy_task.evaluate(genotype, cache=cache, train=train, val=val, limit=limit_g,
                                    iterations=p["iterations"], batch=p["batch"], patch=p["patch"], lr=p["lr"],
                                    seed=_candidate_seed(seed, index), reward_floor=floor,
                                    reward_span=p["reward_span_db"], num_feat=num_feat, device=device)
 
-    search_loop.search(state, steps=steps, decode=cell.genotype, evaluate=evaluate, update_every=c["update_every"],
-                       max_rejections=max_rejections, checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log,
+    def screen(genotype, index):                # Alg. 1 lines 17-20, before any training (Sec. 3.2)
+        geno = tuple((str(o), int(i)) for o, i in genotype)
+        f_s = proxy_task.mult_adds(geno, num_feat)
+        return proxy_task.Rejected(geno, f_s, float(limit_g)) if f_s > limit_g else None
+
+    if parallel_candidates:                     # batch-synchronous: a private batch-start cache per candidate
+        rule = dict(evaluate=train_from, screen=screen, sync_cache_per_update=True)
+    else:                                       # serial: the shared cache
+        rule = dict(evaluate=lambda genotype, index: train_from(genotype, index, state.cache))
+    search_loop.search(state, steps=steps, decode=cell.genotype, update_every=c["update_every"], **rule,
+                       max_rejections=max_rejections, checkpoint=board, log=log,
                        name="tpsr g-search", metric_name="x2 proxy val PSNR (dB)")
+    if board is not None:
+        board.log.close()
     best = state.best
     genotype = tuple((str(o), int(i)) for o, i in best["genotype"])
     torch.manual_seed(seed)
     g = TPSRGenerator(num_feat=num_feat, genotype=genotype, scale=2)
     loaded = state.cache.initialise(g, genotype)  # Alg. 1 line 26: "initialize from cache"
-    io.torch_save(g.state_dict(), ctx.path("G.pt"))
-    io.torch_save(state.cache.state_dict(), ctx.path("weight_cache.pt"))
-    io.write_json(ctx.path("history.json"), state.history)
-    io.write_json(ctx.path("updates.json"), state.updates)
+    if main:
+        io.torch_save(g.state_dict(), ctx.path("G.pt"))
+        io.torch_save(state.cache.state_dict(), ctx.path("weight_cache.pt"))
+        io.write_json(ctx.path("history.json"), state.history)
+        io.write_json(ctx.path("updates.json"), state.updates)
     return {"best_genotype": [list(x) for x in genotype], "best_psnr": best["metric"], "best_step": best["step"],
             "best_mult_adds_g": best["mult_adds_g"], "n_trained": state.steps_done,
             "n_rejected": len(state.history) - state.steps_done, "bicubic_psnr": floor,
@@ -117,16 +176,19 @@ def run_search(ctx, *, num_feat: int, steps: int, limit_g: float, max_rejections
 
 
 def generator_search(profile, seed: int) -> pipeline.StageResult:
-    """Alg. 1 line 25 at ``profile.tpsr`` (T_G steps, limit f, the x2 proxy) as one resumable stage."""
+    """Alg. 1 line 25 at ``profile.tpsr`` (T_G steps, limit f, the x2 proxy) as one resumable stage; with
+    ``tpsr.parallel_candidates`` it runs on every rank under torchrun (candidates in parallel)."""
     params = _search_params(profile, seed)
 
     def run(ctx):
         train, val, floor = _x2_data(profile)
-        kw = {k: params[k] for k in ("num_feat", "steps", "limit_g", "max_rejections", "controller", "proxy", "seed")}
+        kw = {k: params[k] for k in ("num_feat", "steps", "limit_g", "max_rejections", "controller", "proxy", "seed",
+                                     "parallel_candidates")}
         return run_search(ctx, **kw, train=train, val=val, floor=floor, device=runs.eval_device(profile))
 
     return pipeline.stage(_stage_name("search", "g", seed), params, run, profile=profile.name, seed=seed,
-                          code=[cell, proxy_task, search_loop, weight_cache])
+                          code=[cell, proxy_task, search_loop, weight_cache],
+                          all_ranks=profile.tpsr.parallel_candidates)
 
 
 def _tag(genotype, init: pipeline.StageResult | None) -> str:
@@ -186,9 +248,29 @@ def _percep(layer: str):
     return losses.perceptual_or_stand_in("mse", (layer,), (1.0,))
 
 
+def d_search_label(metric: perceptual_reward.PerceptualMetric) -> str:
+    """How the D search's progress lines name E_D: the metric itself, lower is better."""
+    what = metric.name if metric.is_paper_metric else f"{metric.name} stand-in"
+    return f"perceptual metric ({what}, lower is better)"
+
+
+def d_search_line(history: list[dict], i: int, steps: int, label: str) -> str:
+    """The progress line of the D search's trained history row ``i`` in E_D's terms: E_D = ``perceptual``
+    (lower is better), R, and s* so far (lowest E_D, the first on ties = the loop's argmax of its ``metric``,
+    -E_D). The shared loop's own lines would print -E_D; the history keeps -E_D as ``metric``."""
+    r = history[i]
+    best = min((x for x in history[:i + 1] if x["status"] == "trained" and math.isfinite(x["perceptual"])),
+               key=lambda x: x["perceptual"], default=None)
+    return (f"[tpsr d-search] step {r['step'] + 1}/{steps}: {label} {r['perceptual']:.4g}, "
+            f"reward {r['reward']:.4f}" + (f", best {best['perceptual']:.4g} (step {best['step']})" if best else ""))
+
+
 def run_d_search(ctx, *, nogan: pipeline.StageResult, d: dict, controller: dict, seed: int, profile,
-                 log=print) -> dict:
-    """Algorithm 1's discriminator search in ``ctx.dir``, resuming from ``search_state.pt`` if present."""
+                 log=print, parallel_candidates: bool = False) -> dict:
+    """Algorithm 1's discriminator search in ``ctx.dir``, resuming from ``search_state.pt`` if present.
+
+    ``parallel_candidates``: the batch-synchronous loop, candidates in parallel under torchrun (every rank
+    calls this; rank 0 reads and writes the files). S_D has no cache: the history is the serial rule's."""
     c, dev = controller, runs.eval_device(profile)
     G = runs.load_model(nogan, "G").to(dev)
     train, val = data.train_pairs(profile), [p.tensors() for p in data.val_pairs(profile)]
@@ -202,20 +284,33 @@ def run_d_search(ctx, *, nogan: pipeline.StageResult, d: dict, controller: dict,
         controller={"hidden": c["hidden"], "temperature": c["op_temperature"], "tanh_constant": c["tanh_constant"]},
         reinforce={"lr": c["lr"], "baseline_decay": c["baseline_decay"], "entropy_weight": c["entropy_weight"]})
     ckpt = ctx.path("search_state.pt")
-    if ckpt.is_file():
+    main = distributed.is_main()                # rank 0 (or one process): the only reader and writer
+    if main and ckpt.is_file():
         state.load_state_dict(io.torch_load(ckpt))
         log(f"[tpsr d-search] resuming after {state.steps_done} trained candidates")
+    board = _SearchBoard(ctx.path(tensorboard.TB_DIR), state, ckpt) if main else None
+    label, logged = d_search_label(metric), [len(state.history)]
+
+    def checkpoint(s):          # the board saves; then the new rows' lines in E_D's terms (the loop logs none)
+        board(s)
+        for i in range(logged[0], len(s.history)):
+            if s.history[i]["status"] == "trained":
+                log(d_search_line(s.history, i, d["steps"], label))
+        logged[0] = len(s.history)
+
     keys = ("iterations", "eval_every", "batch", "patch", "lr", "alpha", "lam", "gamma")
 
-    def evaluate(cfg, index):
+    def evaluate(cfg, index, cache=None):       # E_D (Alg. 1 lines 27-30); S_D has no cache
         return perceptual_reward.evaluate(cfg, generator=G, start=start, train=train, scale=profile.data.scale,
                                           val=val, metric=metric, percep=percep, seed=_candidate_seed(seed, index),
                                           device=dev, **{k: d[k] for k in keys})
 
     search_loop.search(state, steps=d["steps"], evaluate=evaluate, update_every=c["update_every"],
                        decode=lambda a: discriminator.config(a, opts, base_channels=d["base_channels"]),
-                       checkpoint=lambda s: io.torch_save(s.state_dict(), ckpt), log=log,
-                       name="tpsr d-search", metric_name=f"-{metric.name} (the loop maximises)")
+                       checkpoint=checkpoint, log=None, name="tpsr d-search",
+                       sync_cache_per_update=parallel_candidates)
+    if board is not None:
+        board.log.close()
     trained = sorted(state.trained, key=lambda r: (r["perceptual"], r["index"]))
     top, seen = [], set()
     for r in trained:
@@ -224,8 +319,9 @@ def run_d_search(ctx, *, nogan: pipeline.StageResult, d: dict, controller: dict,
             seen.add(k)
             top.append({x: r[x] for x in ("index", "ops", "reductions", "bottleneck", "base_channels",
                                           "perceptual", "d_params")})
-    io.write_json(ctx.path("history.json"), state.history)
-    io.write_json(ctx.path("updates.json"), state.updates)
+    if main:
+        io.write_json(ctx.path("history.json"), state.history)
+        io.write_json(ctx.path("updates.json"), state.updates)
     return {"top": top, "start": start, "metric": metric.name, "metric_title": metric.title,
             "metric_note": metric.note, "perceptual_loss": percep_desc, "n_trained": state.steps_done,
             "history": "history.json"}
@@ -239,14 +335,14 @@ def discriminator_search(profile, seed: int = 0) -> pipeline.StageResult:
     params = {"d_search": dataclasses.asdict(t.d_search), "controller": dataclasses.asdict(t.controller),
               "nogan": [nogan.name, nogan.key], "seed": seed, "data": profile.to_dict()["data"],
               "metric": metric.name, "perceptual_loss": _percep(t.d_search.vgg_layer)[1],
-              "device": str(runs.eval_device(profile))}
+              "device": _device_kind(profile), "parallel_candidates": t.parallel_candidates}
 
     def run(ctx):
         return run_d_search(ctx, nogan=nogan, d=params["d_search"], controller=params["controller"], seed=seed,
-                            profile=profile)
+                            profile=profile, parallel_candidates=t.parallel_candidates)
 
     return pipeline.stage(_stage_name("search", "d", seed), params, run, profile=profile.name, seed=seed,
-                          code=[discriminator, perceptual_reward, search_loop])
+                          code=[discriminator, perceptual_reward, search_loop], all_ranks=t.parallel_candidates)
 
 
 #: The fixed discriminators of Fig. 3: zoo name and GAN loss. TPSR: "the discriminator's architecture in
