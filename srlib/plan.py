@@ -25,7 +25,12 @@ How the estimate is made (printed with it, :func:`basis_text`):
 
 The timings are cached per machine (``$SRLIB_CACHE`` or ``<results>/_machine/plan_step_times.json``).
 The paper's own figure (MFAGAN: "about 120 GPU hours" on V100s for its whole training, Sec. 4.1) is shown
-beside ours and never used in our column.
+beside ours and never used in our column; TPSR, AdaSR and AGD print none (:data:`PAPER_GPU_HOURS`).
+
+What a search finds (TPSR's cell and discriminators, AGD's genotype and pruned widths) names or sizes later
+stages. Before it has run those stages are planned under a stated assumption, and a placeholder ``<found>``
+stands in their names where the finding is part of the name; once ``results/<profile>/artifacts`` holds the
+finished search (a complete manifest: :func:`finished`), the plan reads its outputs instead.
 """
 from __future__ import annotations
 
@@ -49,6 +54,10 @@ VAL_LR_PIXELS = {"DIV2K_valid": 100 * 510 * 339}
 TEST_LR_PIXELS_PAPER = 96e6 / 16
 PAPER_GPU_HOURS = {"mfagan": (120.0, "about 120 GPU hours on 8 NVIDIA V100s for the entire training process "
                                      "(MFAGAN Sec. 4.1)")}
+# Not stated, so not listed: TPSR (Sec. 3.2 says only that several candidates share each GPU), AdaSR (Sec. 4:
+# "We train on 4 1080Ti GPUs with batch parallelism", no duration), AGD (only its abstract is in
+# shared/papers; shared/notes/agd.md, read from the authors' code, gives no duration either).
+FOUND = "<found>"                # in a planned stage name: known once the search it depends on has run
 
 
 @dataclass
@@ -115,8 +124,10 @@ def macs(name: str, kw: dict | None, hw: tuple[int, int]) -> float:
     if key not in _MACS:
         from .complexity.counters import measure
 
-        if name == "vgg19_conv5_4":
-            model = _vgg_for_timing()
+        if name.startswith("vgg19_"):
+            model = _vgg_for_timing(name.removeprefix("vgg19_"))
+        elif name == "vgg16_lpips":
+            model = _vgg_for_timing("relu5_3", VGG16_CFG)
         else:
             from .models import build
 
@@ -125,30 +136,43 @@ def macs(name: str, kw: dict | None, hw: tuple[int, int]) -> float:
     return _MACS[key]
 
 
-def _vgg_for_timing():
-    """VGG19 features up to conv5_4 with random weights: its cost only (never a training loss)."""
-    from .training.vgg import VGG19_CFG, VGG19_LAYERS, _features
+# torchvision's VGG16 ("D"): LPIPS v0.1 VGG runs it up to relu5_3 on both images
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
-    f = _features(VGG19_CFG, VGG19_LAYERS["conv5_4"])
+
+def _vgg_for_timing(layer: str = "conv5_4", cfg=None):
+    """VGG19 (or ``cfg``'s) features up to ``layer`` with random weights: its cost only (never a training loss)."""
+    from .training.vgg import VGG19_CFG, _features, _layer_names
+
+    cfg = cfg or VGG19_CFG
+    f = _features(cfg, _layer_names(cfg)[layer])
     for p in f.parameters():
         p.requires_grad_(False)
     return f.eval()
 
 
+def g_macs(g: dict, hw: tuple[int, int]) -> float:
+    """MACs of one forward of generator ``g`` on a 1 x 3 x H x W LR input: a registry spec ``{"name", "kw"}``,
+    or ``{"per_lr_pixel": MACs}`` for a network known only by its budget (AGD's before its search)."""
+    if "per_lr_pixel" in g:
+        return float(g["per_lr_pixel"]) * hw[0] * hw[1]
+    return macs(g["name"], g.get("kw"), hw)
+
+
 def pixel_macs(g: dict, batch: int, patch: int) -> float:
-    return 3 * macs(g["name"], g.get("kw"), (patch, patch)) * batch
+    return 3 * g_macs(g, (patch, patch)) * batch
 
 
 def gan_macs(g: dict, d: dict, batch: int, patch: int, scale: int, *, percep: bool = True, ragan: bool = False,
-             teacher_g: dict | None = None, teacher_d: dict | None = None) -> float:
+             teacher_g: dict | None = None, teacher_d: dict | None = None, vgg_layer: str = "conv5_4") -> float:
     hr = patch * scale
     dk = {k: v for k, v in (d.get("kw") or {}).items()}
     dm = macs(d["name"], dk, (hr, hr))
-    total = 3 * macs(g["name"], g.get("kw"), (patch, patch)) + (2 + 6 + (1 if ragan else 0)) * dm
+    total = 3 * g_macs(g, (patch, patch)) + (2 + 6 + (1 if ragan else 0)) * dm
     if percep:
-        total += 3 * macs("vgg19_conv5_4", {}, (hr, hr))
+        total += 3 * macs(f"vgg19_{vgg_layer}", {}, (hr, hr))
     if teacher_g:
-        total += macs(teacher_g["name"], teacher_g.get("kw"), (patch, patch))
+        total += g_macs(teacher_g, (patch, patch))
     if teacher_d:
         total += 2 * macs(teacher_d["name"], teacher_d.get("kw"), (hr, hr))
     return total * batch
@@ -163,12 +187,188 @@ def supernet_macs(widths_max: list[int], widths_min: list[int], widths_mid: list
 
 
 def forward_macs(g: dict, lr_pixels: float) -> float:
-    per_px = macs(g["name"], g.get("kw"), FORWARD_LR) / (FORWARD_LR[0] * FORWARD_LR[1])
+    per_px = g_macs(g, FORWARD_LR) / (FORWARD_LR[0] * FORWARD_LR[1])
     return per_px * lr_pixels
 
 
+def lpips_macs(hr_pixels: float) -> float:
+    """LPIPS v0.1 VGG on ``hr_pixels`` pixels: VGG16 up to relu5_3 on both images (the heads are negligible)."""
+    hw = (256, 256)
+    return 2 * macs("vgg16_lpips", {}, hw) / (hw[0] * hw[1]) * hr_pixels
+
+
+# TPSR (srlib/tpsr) ---------------------------------------------------------------------------------------
+def tpsr_candidate_macs(g2: dict, batch: int, patch: int, iterations: int, val_lr_pixels: float) -> float:
+    """One step of a generator-search candidate (srlib.tpsr.proxy_task.evaluate): an L1 step of the x2 cell,
+    plus its share of the candidate's one validation pass (``val_lr_pixels`` at x2) over ``iterations``."""
+    return pixel_macs(g2, batch, patch) + forward_macs(g2, val_lr_pixels) / iterations
+
+
+def tpsr_dsearch_macs(g: dict, d: dict, batch: int, patch: int, scale: int, vgg_layer: str, iterations: int,
+                      evaluations: int, val_lr_pixels: float) -> float:
+    """One step of a discriminator-search candidate (srlib.tpsr.perceptual_reward.evaluate): Eq. 8's GAN step
+    (VGG19 up to ``vgg_layer``), plus its share of the candidate's ``evaluations`` validation passes (G
+    forward + LPIPS-VGG on the HR images) over ``iterations``."""
+    val = forward_macs(g, val_lr_pixels) + lpips_macs(val_lr_pixels * scale ** 2)
+    return gan_macs(g, d, batch, patch, scale, vgg_layer=vgg_layer) + evaluations * val / iterations
+
+
+# AdaSR (srlib/adasr) -------------------------------------------------------------------------------------
+_ADAPTABLE: dict[str, Any] = {}
+
+
+def _adaptable(g: dict):
+    """AdaSR's :class:`~srlib.adasr.adaptable.Adaptable` of teacher spec ``g`` (built once per process: its
+    grid and its MAC counts)."""
+    key = json.dumps(g, sort_keys=True)
+    if key not in _ADAPTABLE:
+        from .adasr.stages import wrap
+        from .models import build
+
+        _ADAPTABLE[key] = wrap(build(g["name"], **dict(g.get("kw") or {})))
+    return _ADAPTABLE[key]
+
+
+def adasr_width_parts(g: dict, width: int, hw: tuple[int, int]) -> tuple[float, list[float], float]:
+    """(stem and top level, [block 1 .. M], tail) MACs of the adaptable ``g`` at ``width`` on a 1 x 3 x H x W
+    input, from one trace of its deepest forward (:func:`srlib.complexity.counters.trace`), each ATen call
+    attributed to the block description's modules (srlib/adasr/descriptions.py)."""
+    key = ("adasr", json.dumps(g, sort_keys=True), int(width), tuple(hw))
+    if key not in _MACS:
+        import torch
+
+        from .complexity.counters import trace
+
+        model = _adaptable(g)
+        desc = model.description
+
+        class _Width(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = model
+
+            def forward(self, x):
+                return self.a(x, desc.depth, width)
+
+        recs = trace(_Width(), (1, 3, *hw)).records
+
+        def under(names) -> float:
+            pre = tuple(f"a.model.{n}" for n in names)
+            return float(sum(r.macs for r in recs if any(r.module == q or r.module.startswith(q + ".") for q in pre)))
+
+        blocks, tail = [under(b) for b in desc.blocks], under(desc.tail)
+        _MACS[key] = (float(sum(r.macs for r in recs)) - sum(blocks) - tail, blocks, tail)
+    return _MACS[key]
+
+
+def adasr_width_macs(g: dict, width: int, depths: Iterable[int], hw: tuple[int, int]) -> float:
+    """MACs of one forward of the adaptable ``g`` at ``width`` for all ``depths`` at once
+    (:meth:`Adaptable.forward_depths`: the stem and blocks run once, each depth its tail), as the
+    progressive-KD step runs one width; a single depth is that (D, W) sub-model alone."""
+    stem, blocks, tail = adasr_width_parts(g, width, hw)
+    depths = set(int(x) for x in depths)
+    return stem + sum(blocks[:max(depths)]) + len(depths) * tail
+
+
+def _by_width(options: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for d, w in options:
+        out.setdefault(int(w), []).append(int(d))
+    return out
+
+
+def adasr_kd_macs(g: dict, options: list[tuple[int, int]], mode: str, batch: int, patch: int,
+                  kernel: int) -> float:
+    """One step of :class:`srlib.adasr.progressive_kd.ProgressiveKDStep`: the frozen teacher's forward (1x,
+    not in ``mode`` "none"), every (D, W) option trained (3 x one forward per width, its depths sharing the
+    stem and blocks), and in ``mode`` "progressive" the mapping layers (a ``kernel`` x ``kernel`` conv
+    W -> C_T per student block, 3x). The anchor losses are not counted."""
+    hw = (patch, patch)
+    total = sum(3 * adasr_width_macs(g, w, ds, hw) for w, ds in _by_width(options).items())
+    if mode != "none":
+        total += g_macs(g, hw)
+    if mode == "progressive":
+        c_t = _adaptable(g).description.width
+        total += sum(3 * d * kernel * kernel * w * c_t * patch * patch for d, w in options)
+    return total * batch
+
+
+def _adasr_per_px(g: dict, option: tuple[int, int], patch: int) -> float:
+    """MACs per LR pixel of the (D, W) sub-model, from the training patch's trace (exact for these
+    convolutional nets but for RCAN's channel attention, whose pooled 1x1 convs do not grow with the image)."""
+    return adasr_width_macs(g, option[1], [option[0]], (patch, patch)) / (patch * patch)
+
+
+def adasr_lambda_macs(g: dict, options: list[tuple[int, int]], through: list[list[tuple[int, int]]], batch: int,
+                      patch: int, kernel: int, steps: int, val_lr_pixels: float) -> float:
+    """One KD step of the lambda search plus its share of the trials' validations: ``through`` lists, per
+    trial, the sub-models distilled through its anchor (each a forward over ``val_lr_pixels``)."""
+    val = sum(_adasr_per_px(g, tuple(o), patch) * val_lr_pixels for trial in through for o in trial)
+    return adasr_kd_macs(g, options, "progressive", batch, patch, kernel) + val / steps
+
+
+def adasr_eval_macs(g: dict, options: list[tuple[int, int]], lr_pixels: float, patch: int) -> float:
+    """Every (D, W) sub-model of a trained stage over ``lr_pixels`` test pixels (srlib.adasr.stages.submodel_rows)."""
+    return sum(_adasr_per_px(g, tuple(o), patch) for o in options) * lr_pixels
+
+
+# AGD (srlib/agd) -----------------------------------------------------------------------------------------
+def agd_supernet_macs(kw: dict, widths: str, hw: tuple[int, int]) -> float:
+    """One forward of :class:`srlib.agd.supernet.AGDSupernet` ``(**kw)`` with every junction at ``widths``:
+    "max", "min" or "mid" (the middle choice, standing for a random or Gumbel sample); every candidate op
+    of a layer runs (a DARTS mixed op)."""
+    key = ("agd_supernet", json.dumps(kw, sort_keys=True), widths, tuple(hw))
+    if key not in _MACS:
+        import torch
+
+        from .agd.supernet import AGDSupernet
+        from .complexity.counters import measure
+
+        net = AGDSupernet(**kw)
+        ch = sorted(net.widths)
+        w = {"max": ch[-1], "min": ch[0], "mid": ch[len(ch) // 2]}[widths]
+        at = ((w,) * net.junctions,) * net.num_cells
+
+        class _At(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                return self.net(x, at)
+
+        _MACS[key] = float(measure(_At(), tuple(hw)).macs)
+    return _MACS[key]
+
+
+_AGD_SAMPLE = {"max": "max", "min": "min", "random": "mid", "gumbel": "mid"}
+
+
+def agd_supernet_step_macs(kw: dict, teacher: dict, batch: int, patch: int, scale: int,
+                           passes: list[tuple[str, ...]], content: bool) -> float:
+    """A supernet step of srlib.agd.bilevel: per pass (pre-training: one; the search: the architecture step
+    and the weight step) the frozen teacher's forward (1x) and each width sample trained (3x; "random" and
+    "gumbel" counted at the middle width), with the content term's VGG19 to conv5_4 (3x) per sample."""
+    hw, hr = (patch, patch), patch * scale
+    v = 3 * macs("vgg19_conv5_4", {}, (hr, hr)) if content else 0.0
+    total = 0.0
+    for samples in passes:
+        total += g_macs(teacher, hw) + sum(3 * agd_supernet_macs(kw, _AGD_SAMPLE[k], hw) + v for k in samples)
+    return total * batch
+
+
+def agd_distill_macs(g: dict, teacher: dict, batch: int, patch: int, scale: int, content: bool) -> float:
+    """srlib.agd.stages.ProxyStep: the frozen teacher's forward (1x), the student trained (3x) and with a
+    content term VGG19 to conv5_4 on the HR output (3x)."""
+    hw, hr = (patch, patch), patch * scale
+    total = g_macs(teacher, hw) + 3 * g_macs(g, hw)
+    if content:
+        total += 3 * macs("vgg19_conv5_4", {}, (hr, hr))
+    return total * batch
+
+
 # ------------------------------------------------------------------------------------------------------
-# The stages each paper's notebooks run (one planner per paper; TPSR, AdaSR and AGD add theirs)
+# The stages each paper's notebooks run (one planner per paper)
 # ------------------------------------------------------------------------------------------------------
 PLANNERS: dict[str, Callable[[Any], list[PlanStage]]] = {}
 
@@ -200,7 +400,7 @@ def _baseline_stages(prof, names: Iterable[str], seeds: Iterable[int], paper: st
         for n in names:
             r = prof.baselines.recipe(n)
             if r.source == "released":
-                out.append(PlanStage(paper, f"baseline_{n}_s{seed}", "cpu", f"{n}: the authors' released weights "
+                out.append(PlanStage(paper, _reference_name(prof, n, seed), "cpu", f"{n}: the authors' released weights "
                                      f"({r.released}), loaded, not trained", steps=0))
                 continue
             b, p = r.batch_size or prof.data.batch_size, r.lr_patch or prof.data.lr_patch
@@ -218,6 +418,34 @@ def _baseline_stages(prof, names: Iterable[str], seeds: Iterable[int], paper: st
                                      _lazy(gan_macs, g, d, b, p, scale, percep=bool(r.w_percep or r.w_texture),
                                               ragan=r.gan == "ragan"), r.gan_iters))
     return out
+
+
+def _reference_name(prof, n: str, seed: int) -> str:
+    """The stage of reference model ``n`` that :func:`srlib.baselines.reference` returns: the released
+    checkpoint's (srlib/baselines/released.py), else the recipe's (for a GAN recipe its GAN stage)."""
+    r = prof.baselines.recipe(n)
+    if r.source == "released":
+        return f"baseline_{n}_released_{r.released}"
+    from .baselines.pixel import stage_name
+
+    return stage_name(n, seed)
+
+
+def _reference_spec(prof, n: str) -> dict:
+    """The generator spec of reference model ``n``'s stage (``manifest["params"]["models"]["G"]``)."""
+    r = prof.baselines.recipe(n)
+    return _spec("released", checkpoint=r.released) if r.source == "released" else _spec(r.model, **r.kw)
+
+
+def finished(profile: str, name: str) -> dict | None:
+    """The outputs of stage ``name`` when ``results/<profile>/artifacts/<name>`` holds a complete manifest
+    (what a finished search found; the stage's key is checked only when it runs), else None."""
+    path = config.results_dir(profile) / "artifacts" / name / "manifest.json"
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return dict(m.get("outputs") or {}) if m.get("complete") else None
 
 
 def _kw(kw: dict) -> str:
@@ -318,6 +546,271 @@ def plan_mfagan(prof) -> list[PlanStage]:
     if m.search_constraint == "latency":
         out.append(PlanStage("mfagan", "mfagan_lut", "cpu", "latency lookup table: single kernels timed with "
                              "LiteRT on the CPU (desktop proxy; not a GPU stage)"))
+    return _unique(out)
+
+
+@planner("tpsr")
+def plan_tpsr(prof) -> list[PlanStage]:
+    """Notebooks 30-32 at search seed ``tpsr.search_seeds[0]`` (the one they use): srlib/tpsr/stages.py's
+    generator search (Alg. 1 l. 25), full task x2 -> x4 of the found and of the published cell, discriminator
+    search (l. 31) and Fig. 3's study runs; srlib/tpsr/experiments.py's evaluations and Table 1's baselines."""
+    from .tpsr import discriminator as tdisc
+    from .tpsr import experiments as tx
+    from .tpsr import stages as ts
+    from .tpsr.cell import TPSR_GENOTYPE
+
+    t, d, paper = prof.tpsr, prof.data, "tpsr"
+    seed, scale, name = t.search_seeds[0], d.scale, ts._stage_name
+    out = _baseline_stages(prof, tx.TABLE1[:-1], [seed], paper)
+    val4, test_px = _lr_pixels(prof, [d.val_set]), _lr_pixels(prof, d.test_sets)
+    val2 = val4 * (scale / 2) ** 2          # the same validation images at x2 (the search's proxy)
+
+    def g(genotype, s: int) -> dict:        # as ts.full_task builds it
+        return _spec("tpsr", num_feat=t.num_feat, genotype=[[str(o), int(i)] for o, i in genotype], scale=s)
+
+    px = t.proxy
+    sg = name("search", "g", seed)
+    found = finished(prof.name, sg)
+    n_g = t.search_steps * px.iterations
+    out.append(PlanStage(paper, sg, "pixel", f"generator search (Alg. 1 l. 25): {t.search_steps:,} candidates trained "
+                         f"{px.iterations:,} L1 steps each at x2, each validated on {d.val_set} (over-limit samples are "
+                         "rejected untrained); a search, counted at the pixel rate; every candidate assumed to cost "
+                         "the published cell's MACs", n_g, px.batch, str(px.patch),
+                         _lazy(tpsr_candidate_macs, g(TPSR_GENOTYPE, 2), px.batch, px.patch, px.iterations, val2),
+                         n_g))
+    chains = {}
+    for key, genotype, init in (("found", (found or {}).get("best_genotype"), sg), ("published", TPSR_GENOTYPE, None)):
+        # ts._tag only asks whether the chain starts from the search's cache (init is not None)
+        tag = ts._tag(genotype, init) if genotype is not None else f"cell{FOUND}_cached"
+        cell = genotype if genotype is not None else TPSR_GENOTYPE
+        who = ("the published cell, from scratch" if key == "published" else
+               "the found cell from the search's weight cache" + ("" if genotype is not None else
+                                                                  " (cell unknown before the search: the published cell's MACs assumed)"))
+        x2, x4i, x4 = (name(k, tag, seed) for k in ("full_x2", "x4_from_x2", "full_x4"))
+        out += [PlanStage(paper, x2, "pixel", f"full task x2 (Alg. 1 l. 26): {who}", t.full_iters_x2, t.full_batch,
+                          str(t.full_patch), _lazy(pixel_macs, g(cell, 2), t.full_batch, t.full_patch), t.full_iters_x2),
+                PlanStage(paper, x4i, "cpu", "the x2 weights in the x4 template (seconds)"),
+                PlanStage(paper, x4, "pixel", f"full task x4 from the x2 model (TPSR-NOGAN): {who}", t.full_iters_x4,
+                          t.full_batch, str(t.full_patch), _lazy(pixel_macs, g(cell, 4), t.full_batch, t.full_patch),
+                          t.full_iters_x4)]
+        chains[key] = (x4, g(cell, 4))
+    nogan, g4 = chains["found" if t.d_search.generator == "searched" else "published"]
+    # the discriminator search: every candidate fine-tunes TPSR-NOGAN against a fresh D
+    ds = t.d_search
+    sd = name("search", "d", seed)
+    evals = max(1, ds.iterations // ds.eval_every)
+    d0 = _spec("tpsr_d", **tdisc.spec_kwargs(tdisc.TPSRDConfig(base_channels=ds.base_channels)), input_size=ds.patch * scale)
+    out.append(PlanStage(paper, sd, "gan", f"discriminator search (Alg. 1 l. 31): {ds.steps:,} candidate Ds, each "
+                         f"fine-tuning TPSR-NOGAN x4 {ds.iterations:,} GAN steps (Eq. 8, VGG19 {ds.vgg_layer}) with {evals} "
+                         f"validations on {d.val_set} (G + LPIPS-VGG); a search, counted at the GAN rate; every D "
+                         f"assumed the default TPSRDConfig (conv3 + rconv3 per block, base {ds.base_channels})",
+                         ds.steps * ds.iterations, ds.batch, str(ds.patch),
+                         _lazy(tpsr_dsearch_macs, g4, d0, ds.batch, ds.patch, scale, ds.vgg_layer, ds.iterations, evals, val4),
+                         ds.steps * ds.iterations))
+    # Fig. 3: the top_k searched Ds and the fixed ones, each fine-tuning TPSR-NOGAN d_study.runs times
+    st, hr = t.d_study, t.d_study.patch * scale
+    top = (finished(prof.name, sd) or {}).get("top")
+    keys = ("ops", "reductions", "bottleneck", "base_channels")
+    if top is not None:
+        searched = {f"d{i + 1}": (_spec("tpsr_d", **tdisc.spec_kwargs({k: r[k] for k in keys}), input_size=hr), "vanilla", "")
+                    for i, r in enumerate(top[:st.top_k])}
+    else:
+        searched = {f"d{i + 1}": (_spec("tpsr_d", **{**d0["kw"], "input_size": hr}), "vanilla",
+                                  "; D unknown before the D search: the default TPSRDConfig assumed") for i in range(st.top_k)}
+    fixed = {n: (_spec(zoo, **{**prof.baselines.recipe(n).d_kw, "input_size": hr}), kind, "")
+             for n, (zoo, kind) in ts.FIXED_DS.items()}
+    runs: dict[str, list[str]] = {}
+    for label, (dspec, kind, note) in {**searched, **fixed}.items():
+        for r in range(st.runs):
+            n = name("dstudy", f"{label}_r{r}", seed)
+            runs.setdefault(label, []).append(n)
+            out.append(PlanStage(paper, n, "gan", f"Fig. 3: TPSR-NOGAN x4 fine-tuned with D {label} ({kind} GAN loss, "
+                                 f"VGG19 {st.vgg_layer}), run {r + 1} of {st.runs}{note}", st.iters, st.batch, str(st.patch),
+                                 _lazy(gan_macs, g4, dspec, st.batch, st.patch, scale, ragan=kind == "ragan",
+                                       vgg_layer=st.vgg_layer), st.iters))
+
+    def ev(table: str, stage: str, spec: dict, what: str) -> PlanStage:      # tx.quality_rows' stage
+        return PlanStage(paper, f"eval_tpsr_{table}_{stage}", "eval", f"{what}: PSNR/SSIM/LPIPS-VGG on "
+                         f"{', '.join(d.test_sets)}", None, None, "", _lazy(forward_macs, spec, test_px), 1)
+
+    for key, what in (("found", "notebook 30: the found cell"), ("published", "notebook 30: the published cell")):
+        out.append(ev("search_g", chains[key][0], chains[key][1], what))
+    for label, names in runs.items():
+        out += [ev("fig3_runs", n, g4, f"Fig. 3: D {label}, run {r + 1}") for r, n in enumerate(names)]
+    for n in tx.TABLE1[:-1]:
+        out.append(ev("table1", _reference_name(prof, n, seed), _reference_spec(prof, n), f"Table 1: {n}"))
+    best = _tpsr_best_run(prof, runs, list(searched))
+    out.append(ev("table1", best or name("dstudy", FOUND, seed), g4, "Table 1: TPSR (ours), the best run of the "
+                  "searched D best on validation" + ("" if best else " (known once the study has run)")))
+    out.append(ev("table1", nogan, g4, "Table 1: TPSR-NOGAN (ours)"))
+    return _unique(out)
+
+
+def _tpsr_best_run(prof, runs: dict[str, list[str]], searched: list[str]) -> str | None:
+    """The study run Table 1 takes (srlib/tpsr/experiments.py ``best_searched`` and ``fig3_rows``' best run):
+    the lowest final validation perceptual metric over the searched Ds' runs; None until they have finished."""
+    import math
+    from types import SimpleNamespace
+
+    from .tpsr import experiments as tx
+
+    best = None
+    for label in searched:
+        for n in runs[label]:
+            if finished(prof.name, n) is None:
+                return None
+            try:
+                v = tx.final_validation(SimpleNamespace(dir=config.results_dir(prof.name) / "artifacts" / n))["val_perceptual"]
+            except (OSError, KeyError, ValueError):
+                return None
+            if not math.isnan(v) and (best is None or v < best[0]):
+                best = (v, n)
+    return best[1] if best else None
+
+
+@planner("adasr")
+def plan_adasr(prof) -> list[PlanStage]:
+    """Notebooks 40-42 at seed ``adasr.seeds[0]`` (the one they use): srlib/adasr/stages.py's teachers
+    (reference models), lambda by BO and progressive KD of every teacher (one step trains every (D, W) of its
+    grid), the ablations and separately trained twins of ``dynamic_teacher``; srlib/adasr/experiments.py's
+    evaluations and zoo models. Fig. 4's desktop latency benchmarks (CPU, seconds each) are not listed."""
+    from .adasr import experiments as ax
+    from .adasr import stages as ast
+    from .adasr.matching import teacher_anchors
+
+    a, d, paper = prof.adasr, prof.data, "adasr"
+    seed, dyn, b, p, k = a.seeds[0], a.dynamic_teacher, a.batch, a.lr_patch, a.mapping_kernel
+    name = ast._stage_name
+    zoo = [z for z in ax.ZOO if z in prof.baselines.names()]
+    out = _baseline_stages(prof, list(a.teachers) + zoo, [seed], paper)
+    val_px, test_px = _lr_pixels(prof, [d.val_set]), _lr_pixels(prof, d.test_sets)
+    sep_iters = a.separate_iterations or a.iterations
+
+    def ev(stage: str, what: str, macs_fn) -> PlanStage:          # ast.submodel_rows' / ax._zoo_rows' stage
+        return PlanStage(paper, f"eval_adasr_{stage}", "eval", f"{what}: PSNR/SSIM on {', '.join(d.test_sets)}",
+                         None, None, "", macs_fn, 1)
+
+    for t in a.teachers:
+        g = _reference_spec(prof, t)
+        model = _adaptable(g)                                     # built once, also for the MAC counts
+        options = ast.grid(prof, t, model.model)
+        m_t = model.description.depth
+        ds, ws = sorted({o[0] for o in options}), sorted({o[1] for o in options})
+        grid = f"{len(options)} (D, W) options (D {ds[0]}..{ds[-1]}, W {ws[0]}..{ws[-1]})"
+        if a.bo.enabled:
+            through = [[o for o in options if j in teacher_anchors(m_t, o[0])] for j in range(m_t)]
+            through = [x for x in through if x]
+            per = min(a.bo.patience + 1, a.bo.max_trials)
+            trials = [x for x in through for _ in range(per)]
+            steps = a.bo.trial_after + len(trials) * a.bo.trial_steps
+            out.append(PlanStage(paper, name("lambda", t, seed), "distill",
+                                 f"Sec. 3.2.4: lambda of {t}'s {len(through)} anchors by BO, about {len(trials)} trials "
+                                 f"({per} per anchor, the stop rule's least; at most {a.bo.max_trials}) of "
+                                 f"{a.bo.trial_steps:,} KD steps over all {grid}, each validating the sub-models through "
+                                 f"its anchor on {d.val_set}; a search, counted at the distillation rate", steps, b, str(p),
+                                 _lazy(adasr_lambda_macs, g, options, trials, b, p, k, steps, val_px), steps))
+        modes = [("progressive", True)]
+        if t == dyn:
+            modes += [("progressive", False) if x == "no_maxnorm" else (x, True) for x in a.ablations]
+        for mode, max_norm in modes:
+            stage = name("kd", f"{t}_{mode}{'' if max_norm else '_nomaxnorm'}", seed)   # as ast.progressive_kd
+            what = {"progressive": f"Alg. 1: the adaptable {t} by progressive KD", "output": "ablation: output-only KD",
+                    "none": "ablation: no KD (L1 to HR, no teacher)"}[mode] + ("" if max_norm else ", mapping layers without max-norm")
+            out.append(PlanStage(paper, stage, "pixel" if mode == "none" else "distill",
+                                 f"{what}; one step trains all {grid}", a.iterations, b, str(p),
+                                 _lazy(adasr_kd_macs, g, options, mode, b, p, k), a.iterations))
+            out.append(ev(stage, f"every (D, W) of {stage}", _lazy(adasr_eval_macs, g, options, test_px, p)))
+        if t != dyn:
+            continue
+        for dd, w in options:
+            stage = name("separate", f"{t}_{dd}_{w}", seed)
+            out.append(PlanStage(paper, stage, "pixel", f"the ensemble's twin ({dd}, {w}): that sub-model of {t} alone "
+                                 "from scratch, L1 to HR", sep_iters, b, str(p),
+                                 _lazy(adasr_kd_macs, g, [(dd, w)], "none", b, p, k), sep_iters))
+            out.append(ev(stage, f"the twin ({dd}, {w})", _lazy(adasr_eval_macs, g, [(dd, w)], test_px, p)))
+        for z in zoo:
+            out.append(ev(f"zoo_{_reference_name(prof, z, seed)}", f"zoo model {z}",
+                          _lazy(forward_macs, _reference_spec(prof, z), test_px)))
+    return _unique(out)
+
+
+@planner("agd")
+def plan_agd(prof) -> list[PlanStage]:
+    """Notebooks 50-51 at seed ``agd.seeds[0]`` (the one they use): srlib/agd/stages.py's teacher, supernet
+    pre-training, the bi-level search and the retrain (pixel, then pixel + content) per budget, ESRGAN pruned
+    to the first budget + its fine-tune, VDSR; srlib/agd/experiments.py's comparison and cross-paper
+    evaluations."""
+    import inspect
+
+    from .agd import bilevel
+    from .agd import stages as gs
+
+    a, d, paper = prof.agd, prof.data, "agd"
+    seed, scale, b, p, name = a.seeds[0], d.scale, a.batch, a.lr_patch, gs._stage_name
+    refs = [a.teacher] + (["srgan"] if "srgan" in prof.baselines.names() else [])   # as experiments.comparison_stages
+    out = _baseline_stages(prof, refs, [seed], paper)
+    teacher, kw = _reference_spec(prof, a.teacher), gs._supernet_kw(a)
+    test_px = _lr_pixels(prof, d.test_sets)
+    content = a.w_content > 0
+    pre = tuple(inspect.signature(bilevel.SupernetPretrainStep).parameters["samples"].default)
+    bl = inspect.signature(bilevel.BilevelStep).parameters
+    arch, weight = tuple(bl["arch_samples"].default), tuple(bl["weight_samples"].default)
+    ops = f"{a.num_cells} cells x {a.layers_per_cell} layers, every op of {', '.join(a.ops)} in each mixed layer"
+    out.append(PlanStage(paper, name("pretrain", "supernet", seed), "supernet",
+                         f"supernet pre-training ({ops}): L1 to the teacher {a.teacher}, width samples "
+                         f"{' + '.join(pre)} per step (random at the middle width)", a.pretrain_iters, b, str(p),
+                         _lazy(agd_supernet_step_macs, kw, teacher, b, p, scale, [pre], False), a.pretrain_iters))
+    hw = tuple(a.penalty_hw)
+    nets, evals = {}, []
+    for bud, lim in a.budgets.items():
+        search = name("search", bud, seed)
+        out.append(PlanStage(paper, search, "supernet",
+                             f"bi-level search, budget {bud} ({lim['lower']:g}-{lim['upper']:g} GMACs at {hw[0]}x{hw[1]} "
+                             f"LR): architecture step ({' + '.join(arch)}) then weight step ({' + '.join(weight)}) per "
+                             "iteration, each with the teacher's forward" + (" and the content term" if content else "")
+                             + "; a search, counted at the SuperGenerator rate (Gumbel samples at the middle width)",
+                             a.search_iters, b, str(p),
+                             _lazy(agd_supernet_step_macs, kw, teacher, b, p, scale, [arch, weight], content), a.search_iters))
+        genotype = (finished(prof.name, search) or {}).get("genotype")
+        net = _spec("agd", genotype=genotype) if genotype else {"per_lr_pixel": lim["upper"] * 1e9 / (hw[0] * hw[1])}
+        note = "" if genotype else (f" (genotype unknown before the search: {lim['upper']:g} GMACs at {hw[0]}x{hw[1]} LR "
+                                    "assumed, the budget's upper bound)")
+        nets[bud] = net
+        pix, full = name("retrain_pixel", bud, seed), name("retrain_content", bud, seed)
+        out += [PlanStage(paper, pix, "distill", f"AGD-{bud} retrained from scratch: L1 to the teacher{note}",
+                          a.retrain_pixel_iters, b, str(p), _lazy(agd_distill_macs, net, teacher, b, p, scale, False),
+                          a.retrain_pixel_iters),
+                PlanStage(paper, full, "distill", f"AGD-{bud} retrain, second stage: pixel {a.w_pix:g} + content "
+                          f"{a.w_content:g} to the teacher{note}", a.retrain_content_iters, b, str(p),
+                          _lazy(agd_distill_macs, net, teacher, b, p, scale, content), a.retrain_content_iters)]
+        evals.append((f"agd_{bud.lower()}", full, net))
+    first = next(iter(a.budgets))
+    cut = finished(prof.name, name("prune", first, seed))
+    if cut:
+        pruned, note = _spec("esrgan", **{**teacher.get("kw", {}), "num_feat": cut["num_feat"],
+                                          "num_grow_ch": cut["num_grow_ch"]}), ""
+    else:
+        pruned, note = nets[first], f" (widths unknown before the pruning: AGD-{first}'s MACs assumed, its target)"
+    ft_iters = a.prune_finetune_iters or (a.retrain_pixel_iters + a.retrain_content_iters)
+    ft = name("prune_finetune", first, seed)
+    vdsr, vg = name("vdsr", "mse", seed), _spec("vdsr", **a.vdsr_kw)
+    out += [PlanStage(paper, name("prune", first, seed), "cpu", f"ESRGAN pruned: L1 filter pruning of the teacher to "
+                      f"AGD-{first}'s MACs (seconds)"),
+            PlanStage(paper, ft, "distill", f"ESRGAN pruned, fine-tuned as AGD's retrain (pixel {a.w_pix:g} + content "
+                      f"{a.w_content:g}){note}", ft_iters, b, str(p),
+                      _lazy(agd_distill_macs, pruned, teacher, b, p, scale, content), ft_iters),
+            PlanStage(paper, vdsr, "pixel", f"VDSR{_kw(a.vdsr_kw)}: MSE to HR", a.vdsr_iters, b, str(p),
+                      _lazy(pixel_macs, vg, b, p), a.vdsr_iters)]
+    evals += [(a.teacher, _reference_name(prof, a.teacher, seed), teacher), ("esrgan_pruned", ft, pruned)]
+    if "srgan" in refs:
+        evals.append(("srgan", _reference_name(prof, "srgan", seed), _reference_spec(prof, "srgan")))
+    evals.append(("vdsr", vdsr, vg))
+    rows = [("agd", "readme", m, st, g) for m, st, g in evals]
+    rows.append(("mfagan", "table2", *evals[0]))
+    rows += [("adasr", "table1", m, st, g) for m, st, g in evals[:len(a.budgets)]]
+    for pp, table, model, stage, g in rows:                    # experiments.quality_rows' stage
+        out.append(PlanStage(paper, f"eval_agd_{pp}_{table}_{stage}", "eval", f"{model} in {pp}'s {table} convention: "
+                             f"PSNR/SSIM on {', '.join(d.test_sets)}", None, None, "", _lazy(forward_macs, g, test_px), 1))
     return _unique(out)
 
 
@@ -594,11 +1087,12 @@ def fmt_int(x: int | None) -> str:
 def format_plan(plan: Plan) -> str:
     lines = [f"Plan of the {plan.profile!r} profile (results/{plan.profile}/artifacts; cached = a complete "
              "manifest there; its key is checked when the stage runs)", ""]
-    hdr = f"{'paper':<17} {'stage':<46} {'kind':<9} {'iters':>10} {'batch':>5} {'patch':>5} {'cached':<11} {'GPU-h':>8}  what"
+    w = max([46] + [len(s.name) for s in plan.stages])
+    hdr = f"{'paper':<17} {'stage':<{w}} {'kind':<9} {'iters':>10} {'batch':>5} {'patch':>5} {'cached':<11} {'GPU-h':>8}  what"
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for s in plan.stages:
-        lines.append(f"{s.paper:<17} {s.name:<46} {s.kind:<9} {fmt_int(s.iterations):>10} {fmt_int(s.batch):>5} "
+        lines.append(f"{s.paper:<17} {s.name:<{w}} {s.kind:<9} {fmt_int(s.iterations):>10} {fmt_int(s.batch):>5} "
                      f"{s.patch:>5} {s.cached:<11} {fmt_hours(s.gpu_hours):>8}  {s.what}")
     lines += ["", "Totals (GPU-hours, estimated):"]
     for what, h, printed in plan.totals():
