@@ -44,12 +44,12 @@ cfg = nb.setup(globals(), ["profile", "overrides"])
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from srlib import io, report, results
 from srlib.complexity import table
 from srlib.complexity.conventions import conventions
 from srlib.complexity.stages import complexity_stage
+from srlib.mfagan.experiments import fig5
 
 pd.set_option("display.max_rows", 200, "display.width", 200, "display.max_colwidth", 80)
 
@@ -117,16 +117,15 @@ mem.pivot(index="model", columns="definition", values="difference_pct").round(1)
 # %% [markdown]
 # ## MFAGAN Fig. 5 axes for every model we can build
 # Memory access cost vs FLOPs (MFAGAN convention), bubble area = parameters. LPIPS (Fig. 5's y-axis) joins
-# in the MFAGAN comparison notebook.
+# in the MFAGAN comparison notebook. Drawn by `srlib.mfagan.experiments.fig5` (as in notebooks 11 and 51):
+# labels beside their bubbles, never over one another, plain tick labels, no bubble cut at the edges.
 
 # %%
 f5 = ours[ours.table == "fig5"].pivot(index="model", columns="metric", values="value").reset_index()
 fig, ax = plt.subplots(figsize=(8, 5))
-sns.scatterplot(data=f5, x="flops_printed", y="memory", size="params", sizes=(30, 1500), alpha=0.5,
-                legend=False, ax=ax)
-for r in f5.itertuples():
-    ax.annotate(r.model, (r.flops_printed, r.memory), fontsize=8, ha="center", va="center")
-ax.set(xscale="log", yscale="log", xlabel="FLOPs (G) = MACs at 128x128 LR",
+fig5(ax, f5.flops_printed, f5.memory, f5.params, f5.model, sizes=(30, 1500), xscale="log", yscale="log",
+     fontsize=8)
+ax.set(xlabel="FLOPs (G) = MACs at 128x128 LR",
        ylabel="memory access cost (GB, conv+resample I/O + weights, fp32)",
        title="x4 generators, MFAGAN's convention (bubble = parameters)")
 print(nb.save_figure(fig, "fig5_complexity", cfg).name)

@@ -46,7 +46,6 @@ cfg = nb.setup(globals(), ["profile", "overrides"])
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from srlib import report, results
 from srlib.mfagan import experiments
@@ -96,10 +95,8 @@ ymetric = experiments.LPIPS if have_lpips else "psnr"
 pts = (ours[ours.metric.isin(["memory", "flops_printed"])].pivot_table(index="model", columns="metric", values="value")
        .join(q[q.metric == ymetric].groupby("model").value.mean().rename(ymetric)).dropna().reset_index())
 fig, ax = plt.subplots(figsize=(7, 4.5))
-sns.scatterplot(data=pts, x="memory", y=ymetric, size="flops_printed", sizes=(40, 1200), alpha=0.5, legend=False, ax=ax)
-for r in pts.itertuples():
-    ax.annotate(r.model, (r.memory, getattr(r, ymetric)), fontsize=9, ha="center")
-ax.set(xscale="log", xlabel="memory access cost (GB, paper architecture, 128x128 LR)",
+experiments.fig5(ax, pts.memory, pts[ymetric], pts.flops_printed, pts.model, sizes=(40, 1200))
+ax.set(xlabel="memory access cost (GB, paper architecture, 128x128 LR)",
        ylabel="LPIPS (AlexNet, Y channel)" if have_lpips else f"PSNR (dB) on {cfg.data.test_sets[0]} — LPIPS unavailable offline",
        title="MFAGAN Fig. 5 axes" + ("" if have_lpips else " (PSNR stand-in for LPIPS: no ImageNet weights)"))
 print(nb.save_figure(fig, "mfagan_fig5", cfg).name)

@@ -45,6 +45,7 @@ import seaborn as sns
 
 from srlib import report, results
 from srlib.agd import experiments
+from srlib.mfagan.experiments import fig5
 
 seed = cfg.agd.seeds[0]
 models = experiments.comparison_stages(cfg, seed)
@@ -114,11 +115,9 @@ if mf_all is not None:
     pts5 = (both5[both5.metric.isin(["memory", "flops_printed"])].pivot_table(index="model", columns="metric", values="value")
             .join(q5[q5.metric == y5].groupby("model").value.mean().rename(y5)).dropna().reset_index())
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.scatterplot(data=pts5, x="memory", y=y5, size="flops_printed", sizes=(40, 1200), alpha=0.5, legend=False, ax=ax)
-    for r in pts5.itertuples():
-        ax.annotate(r.model + (f" ({cfg.name} widths)" if r.model == "agd" else ""), (r.memory, getattr(r, y5)),
-                    fontsize=9, ha="center")
-    ax.set(xscale="log", xlabel="memory access cost (GB, 128x128 LR)", ylabel=f"{y5} on {test}",
+    labels5 = [m + (f" ({cfg.name} widths)" if m == "agd" else "") for m in pts5.model]
+    fig5(ax, pts5.memory, pts5[y5], pts5.flops_printed, labels5, sizes=(40, 1200))   # notebook 11's drawing
+    ax.set(xlabel="memory access cost (GB, 128x128 LR)", ylabel=f"{y5} on {test}",
            title="MFAGAN Fig. 5 axes with AGD" + ("" if y5 == "lpips" else " (PSNR stand-in for LPIPS)"))
     print(nb.save_figure(fig, "mfagan_fig5_with_agd", cfg).name)
 
