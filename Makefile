@@ -44,8 +44,12 @@ $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json: $(STAMP)
 # pytest exits 5 when it collects no test; that is reported, not treated as a crash.
 test: unit nbval
 
+# Unit tests in TEST_WORKERS processes (pytest-xdist; each test runs one torch thread, results in its own
+# temp folder): 2 uses both cores of the 2-core CI machine. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+XDIST        := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 unit: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
+	$(PY) -m pytest tests -q -p no:cacheprovider $(XDIST) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected"; [ $$rc -eq 5 ]; }
 
 nbval: $(STAMP) kernel
 	SRLIB_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with .ci/nbval_sanitize.cfg \

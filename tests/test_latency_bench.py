@@ -40,6 +40,15 @@ def test_benchmark_stage_times_then_skips(tmp_path):
     assert s2.skipped and s2["result"] == s1["result"]
     assert any("skipped, complete" in m for m in logs)
 
+    # another thread count / delegate is another benchmark stage on the SAME converted file: no new conversion
+    logs.clear()
+    s3 = bench.benchmark_stage("carn_m", TINY_CARN_M, 16, runtime="litert", threads=2, xnnpack=False, repeats=3,
+                               warmup=1, profile="smoke", log=logs.append)
+    assert not s3.skipped and s3.name != s1.name
+    assert any(m.startswith("[stage] export_carn_m_") and "skipped, complete" in m for m in logs)
+    assert s3.path("model.tflite").read_bytes() == s1.path("model.tflite").read_bytes()
+    assert bench.BenchResult.from_dict(s3["result"]).delegate.startswith("none")
+
     # the same file without XNNPACK and with two threads: a different configuration, labelled as such
     r2 = bench.bench_tflite(s1.path("model.tflite"), threads=2, xnnpack=False, repeats=3, warmup=1)
     _check(r2, 3)

@@ -34,7 +34,7 @@ from srlib import io, pipeline, results
 from . import export as ex
 
 __all__ = ["LABEL", "BenchResult", "machine", "time_calls", "bench_tflite", "bench_onnx", "benchmark",
-           "benchmark_stage", "rows", "runtime_version"]
+           "export_stage", "benchmark_stage", "rows", "runtime_version"]
 
 LABEL = "desktop CPU proxy"
 RUNTIMES = ("litert", "onnxruntime")
@@ -183,15 +183,56 @@ def stage_name(model_name: str, build_kw: Mapping[str, Any], lr_hw: tuple[int, i
     return f"latency_{model_name}{kw}_{rt}_t{threads}_{lr_hw[0]}x{lr_hw[1]}"
 
 
+FORMATS = {"litert": "tflite", "onnxruntime": "onnx"}
+
+
+def export_stage(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int | Sequence[int], fmt: str, *,
+                 seed: int = 0, profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
+    """Cached stage: ``srlib.models.build(model_name, **build_kw)`` (weights seeded with ``seed``) exported to
+    ``fmt`` (``tflite`` | ``onnx``) and verified against PyTorch (:mod:`srlib.latency.export`). The benchmarks
+    of one file -- LiteRT with and without XNNPACK, 1 and 2 threads -- share it: threads and delegate are
+    interpreter options, so the model is converted once (a LiteRT conversion takes seconds to minutes).
+    Outputs: ``file`` (``model.<fmt>`` in the stage folder) and ``export`` (:class:`ExportResult` fields)."""
+    from importlib import metadata
+
+    from srlib import config, models
+
+    if fmt not in ("tflite", "onnx"):
+        raise ValueError(f"unknown export format {fmt!r}; valid: tflite, onnx")
+    build_kw = dict(build_kw or {})
+    hw = ex.hw_pair(lr_hw)
+    tool = "litert-torch" if fmt == "tflite" else "onnx"
+    try:
+        tool = f"{tool} {metadata.version(tool)}, torch {metadata.version('torch')}"
+    except metadata.PackageNotFoundError:
+        pass
+    params = {"model": model_name, "build_kw": build_kw, "lr_hw": list(hw), "format": fmt, "seed": seed,
+              "tool": tool}
+
+    def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
+        import torch
+
+        torch.manual_seed(seed)
+        model = models.build(model_name, **build_kw)
+        export = ex.export_tflite if fmt == "tflite" else ex.export_onnx
+        res = export(model, ctx.path(f"model.{fmt}"), hw)
+        return json.loads(json.dumps({"file": f"model.{fmt}", "export": res.to_dict()}, default=io._json_default))
+
+    kw = f"_{_digest(build_kw)}" if build_kw else ""
+    return pipeline.stage(f"export_{model_name}{kw}_{fmt}_{hw[0]}x{hw[1]}", params, fn, profile=config.profile_name(profile),
+                          seed=seed, code=[ex], log=log)
+
+
 def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, lr_hw: int | Sequence[int] = 64,
                     runtime: str = "litert", threads: int = 1, xnnpack: bool = True, repeats: int = 50,
                     warmup: int = 10, profile: str | None = None, *, seed: int = 0,
                     log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached stage: build ``srlib.models.build(model_name, **build_kw)`` (seeded random weights: latency
-    does not depend on the values), export, verify, time. ``stage["result"]`` is the
-    :class:`BenchResult` as a dict (``BenchResult.from_dict``); files: ``model.tflite`` / ``model.onnx``,
-    ``latency.json``. A second call with the same arguments reads the manifest and measures nothing."""
-    from srlib import config, models
+    does not depend on the values), export, verify (the file from :func:`export_stage`, shared by every
+    thread count and delegate), time. ``stage["result"]`` is the :class:`BenchResult` as a dict
+    (``BenchResult.from_dict``); files: ``model.tflite`` / ``model.onnx`` (a copy), ``latency.json``. A second
+    call with the same arguments reads the manifest and measures nothing."""
+    from srlib import config
 
     build_kw = dict(build_kw or {})
     hw = ex.hw_pair(lr_hw)
@@ -202,12 +243,15 @@ def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, 
               "runtime_version": runtime_version(runtime)}
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
-        import torch
+        import shutil
 
-        torch.manual_seed(seed)
-        model = models.build(model_name, **build_kw)
-        res, exp = benchmark(model, hw, runtime=runtime, threads=threads, xnnpack=xnnpack, repeats=repeats,
-                             warmup=warmup, workdir=ctx.dir)
+        # the file is the same for every thread count and delegate: converted once (export_stage), copied here
+        made = export_stage(model_name, build_kw, hw, FORMATS[runtime], seed=seed, profile=profile, log=log)
+        exp = ex.ExportResult(**{**made["export"], "path": str(ctx.path(made["file"]))})
+        shutil.copyfile(made.path(made["file"]), exp.path)
+        timer = bench_tflite if runtime == "litert" else bench_onnx
+        res = timer(exp.path, threads=threads, repeats=repeats, warmup=warmup,
+                    **({"xnnpack": xnnpack} if runtime == "litert" else {}))
         res.model = model_name
         io.write_json(ctx.path("latency.json"), {"result": res.to_dict(), "export": exp.to_dict()})
         out = {"result": res.to_dict(), "export": {k: v for k, v in exp.to_dict().items() if k != "ops"}}
