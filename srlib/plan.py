@@ -577,7 +577,7 @@ def plan_tpsr(prof) -> list[PlanStage]:
                          "rejected untrained); a search, counted at the pixel rate; every candidate assumed to cost "
                          "the published cell's MACs", n_g, px.batch, str(px.patch),
                          _lazy(tpsr_candidate_macs, g(TPSR_GENOTYPE, 2), px.batch, px.patch, px.iterations, val2),
-                         n_g))
+                         n_g, pipeline=True))
     chains = {}
     for key, genotype, init in (("found", (found or {}).get("best_genotype"), sg), ("published", TPSR_GENOTYPE, None)):
         # ts._tag only asks whether the chain starts from the search's cache (init is not None)
@@ -587,12 +587,14 @@ def plan_tpsr(prof) -> list[PlanStage]:
                "the found cell from the search's weight cache" + ("" if genotype is not None else
                                                                   " (cell unknown before the search: the published cell's MACs assumed)"))
         x2, x4i, x4 = (name(k, tag, seed) for k in ("full_x2", "x4_from_x2", "full_x4"))
+        own = key == "found"          # the paper's pipeline trains the found cell; the published one is our check
         out += [PlanStage(paper, x2, "pixel", f"full task x2 (Alg. 1 l. 26): {who}", t.full_iters_x2, t.full_batch,
-                          str(t.full_patch), _lazy(pixel_macs, g(cell, 2), t.full_batch, t.full_patch), t.full_iters_x2),
+                          str(t.full_patch), _lazy(pixel_macs, g(cell, 2), t.full_batch, t.full_patch), t.full_iters_x2,
+                          pipeline=own),
                 PlanStage(paper, x4i, "cpu", "the x2 weights in the x4 template (seconds)"),
                 PlanStage(paper, x4, "pixel", f"full task x4 from the x2 model (TPSR-NOGAN): {who}", t.full_iters_x4,
                           t.full_batch, str(t.full_patch), _lazy(pixel_macs, g(cell, 4), t.full_batch, t.full_patch),
-                          t.full_iters_x4)]
+                          t.full_iters_x4, pipeline=own)]
         chains[key] = (x4, g(cell, 4))
     nogan, g4 = chains["found" if t.d_search.generator == "searched" else "published"]
     # the discriminator search: every candidate fine-tunes TPSR-NOGAN against a fresh D
@@ -606,7 +608,7 @@ def plan_tpsr(prof) -> list[PlanStage]:
                          f"assumed the default TPSRDConfig (conv3 + rconv3 per block, base {ds.base_channels})",
                          ds.steps * ds.iterations, ds.batch, str(ds.patch),
                          _lazy(tpsr_dsearch_macs, g4, d0, ds.batch, ds.patch, scale, ds.vgg_layer, ds.iterations, evals, val4),
-                         ds.steps * ds.iterations))
+                         ds.steps * ds.iterations, pipeline=True))
     # Fig. 3: the top_k searched Ds and the fixed ones, each fine-tuning TPSR-NOGAN d_study.runs times
     st, hr = t.d_study, t.d_study.patch * scale
     top = (finished(prof.name, sd) or {}).get("top")
@@ -627,7 +629,8 @@ def plan_tpsr(prof) -> list[PlanStage]:
             out.append(PlanStage(paper, n, "gan", f"Fig. 3: TPSR-NOGAN x4 fine-tuned with D {label} ({kind} GAN loss, "
                                  f"VGG19 {st.vgg_layer}), run {r + 1} of {st.runs}{note}", st.iters, st.batch, str(st.patch),
                                  _lazy(gan_macs, g4, dspec, st.batch, st.patch, scale, ragan=kind == "ragan",
-                                       vgg_layer=st.vgg_layer), st.iters))
+                                       vgg_layer=st.vgg_layer), st.iters,
+                                 pipeline=label == "d1" and r == 0))   # the pipeline: one GAN run with its best D
 
     def ev(table: str, stage: str, spec: dict, what: str) -> PlanStage:      # tx.quality_rows' stage
         return PlanStage(paper, f"eval_tpsr_{table}_{stage}", "eval", f"{what}: PSNR/SSIM/LPIPS-VGG on "
@@ -708,7 +711,8 @@ def plan_adasr(prof) -> list[PlanStage]:
                                  f"({per} per anchor, the stop rule's least; at most {a.bo.max_trials}) of "
                                  f"{a.bo.trial_steps:,} KD steps over all {grid}, each validating the sub-models through "
                                  f"its anchor on {d.val_set}; a search, counted at the distillation rate", steps, b, str(p),
-                                 _lazy(adasr_lambda_macs, g, options, trials, b, p, k, steps, val_px), steps))
+                                 _lazy(adasr_lambda_macs, g, options, trials, b, p, k, steps, val_px), steps,
+                                 pipeline=True))
         modes = [("progressive", True)]
         if t == dyn:
             modes += [("progressive", False) if x == "no_maxnorm" else (x, True) for x in a.ablations]
@@ -718,7 +722,8 @@ def plan_adasr(prof) -> list[PlanStage]:
                     "none": "ablation: no KD (L1 to HR, no teacher)"}[mode] + ("" if max_norm else ", mapping layers without max-norm")
             out.append(PlanStage(paper, stage, "pixel" if mode == "none" else "distill",
                                  f"{what}; one step trains all {grid}", a.iterations, b, str(p),
-                                 _lazy(adasr_kd_macs, g, options, mode, b, p, k), a.iterations))
+                                 _lazy(adasr_kd_macs, g, options, mode, b, p, k), a.iterations,
+                                 pipeline=mode == "progressive" and max_norm))
             out.append(ev(stage, f"every (D, W) of {stage}", _lazy(adasr_eval_macs, g, options, test_px, p)))
         if t != dyn:
             continue
@@ -759,7 +764,8 @@ def plan_agd(prof) -> list[PlanStage]:
     out.append(PlanStage(paper, name("pretrain", "supernet", seed), "supernet",
                          f"supernet pre-training ({ops}): L1 to the teacher {a.teacher}, width samples "
                          f"{' + '.join(pre)} per step (random at the middle width)", a.pretrain_iters, b, str(p),
-                         _lazy(agd_supernet_step_macs, kw, teacher, b, p, scale, [pre], False), a.pretrain_iters))
+                         _lazy(agd_supernet_step_macs, kw, teacher, b, p, scale, [pre], False), a.pretrain_iters,
+                         pipeline=True))
     hw = tuple(a.penalty_hw)
     nets, evals = {}, []
     for bud, lim in a.budgets.items():
@@ -770,7 +776,8 @@ def plan_agd(prof) -> list[PlanStage]:
                              "iteration, each with the teacher's forward" + (" and the content term" if content else "")
                              + "; a search, counted at the SuperGenerator rate (Gumbel samples at the middle width)",
                              a.search_iters, b, str(p),
-                             _lazy(agd_supernet_step_macs, kw, teacher, b, p, scale, [arch, weight], content), a.search_iters))
+                             _lazy(agd_supernet_step_macs, kw, teacher, b, p, scale, [arch, weight], content), a.search_iters,
+                             pipeline=True))
         genotype = (finished(prof.name, search) or {}).get("genotype")
         net = _spec("agd", genotype=genotype) if genotype else {"per_lr_pixel": lim["upper"] * 1e9 / (hw[0] * hw[1])}
         note = "" if genotype else (f" (genotype unknown before the search: {lim['upper']:g} GMACs at {hw[0]}x{hw[1]} LR "
@@ -779,10 +786,11 @@ def plan_agd(prof) -> list[PlanStage]:
         pix, full = name("retrain_pixel", bud, seed), name("retrain_content", bud, seed)
         out += [PlanStage(paper, pix, "distill", f"AGD-{bud} retrained from scratch: L1 to the teacher{note}",
                           a.retrain_pixel_iters, b, str(p), _lazy(agd_distill_macs, net, teacher, b, p, scale, False),
-                          a.retrain_pixel_iters),
+                          a.retrain_pixel_iters, pipeline=True),
                 PlanStage(paper, full, "distill", f"AGD-{bud} retrain, second stage: pixel {a.w_pix:g} + content "
                           f"{a.w_content:g} to the teacher{note}", a.retrain_content_iters, b, str(p),
-                          _lazy(agd_distill_macs, net, teacher, b, p, scale, content), a.retrain_content_iters)]
+                          _lazy(agd_distill_macs, net, teacher, b, p, scale, content), a.retrain_content_iters,
+                          pipeline=True)]
         evals.append((f"agd_{bud.lower()}", full, net))
     first = next(iter(a.budgets))
     cut = finished(prof.name, name("prune", first, seed))

@@ -259,7 +259,7 @@ def test_plan_lists_every_stage_with_sizes_cache_and_estimates(tmp_path, monkeyp
     assert by["mfagan_distill_gd_s1"].cached == "to run"
     assert all(s.gpu_hours is None for s in p.stages)
     assert "not estimated" in plan.basis_text(p)
-    pipeline = [s.name for s in p.stages if s.pipeline and s.name.endswith("_s0")]
+    pipeline = [s.name for s in p.stages if s.pipeline and s.paper == "mfagan" and s.name.endswith("_s0")]
     assert pipeline == ["mfagan_pretrain_g64_s0", "mfagan_l_s0", "mfagan_pretrain_g48_s0", "mfagan_distill_gd_s0",
                         "mfagan_supergenerator_distill_nas_s0", "mfagan_search_distill_nas_s0",
                         "mfagan_finetune_distill_nas_s0"]

@@ -112,8 +112,9 @@ def _supernet_run(ctx, profile, *, net: AGDSupernet, T: nn.Module, step_fn, opts
                 rec = {"step": step + 1, "alpha": torch.softmax(net.alpha, -1).tolist(),
                        "width": torch.softmax(net.width_logits, -1).tolist(),
                        **{k: float(v) for k, v in out.items() if k in ("flops_weight", "penalty_gmacs", "derived_gmacs")}}
-            with open(trace, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            if dist.is_main():   # one writer under torchrun
+                with open(trace, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
             board[0].add(_trace_row(rec, net))
         return out
 
