@@ -194,7 +194,9 @@ def _notebooks(d: Path) -> list[dict]:
                     title = m.group(1).strip()
             cpm = c.get("metadata", {}).get("papermill", {}) or {}
             if c.get("cell_type") == "code" and cpm.get("duration") is not None:
-                first = next((ln for ln in src.splitlines() if ln.strip() and not ln.startswith("#")), "")
+                lines = [ln for ln in src.splitlines() if ln.strip() and not ln.startswith("#")]
+                work = [ln for ln in lines if not re.match(r"(import|from)\s+\S+", ln)]   # name a cell by its work
+                first = (work or lines or [""])[0]
                 cells.append({"duration": float(cpm["duration"]), "first_line": first[:90],
                               "status": cpm.get("status", "")})
         failed = bool(pm.get("exception")) or any(c["status"] == "failed" for c in cells)

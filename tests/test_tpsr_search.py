@@ -204,6 +204,7 @@ def _rows(stage_dir: Path):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in io.read_json(stage_dir / "history.json")]
 
 
+@pytest.mark.slow
 def test_search_killed_and_resumed_gives_the_uninterrupted_history(tmp_path):
     from srlib.tpsr import stages
 
