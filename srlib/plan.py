@@ -1029,13 +1029,9 @@ def cpu_factor(timing: dict, kind: str) -> float:
 
 
 def cached_status(profile: str, name: str) -> str:
+    if finished(profile, name) is not None:
+        return "cached"
     d = config.results_dir(profile) / "artifacts" / name
-    if (d / "manifest.json").is_file():
-        try:
-            if json.loads((d / "manifest.json").read_text()).get("complete"):
-                return "cached"
-        except ValueError:
-            pass
     if d.is_dir():
         return "partial (resumes)" if any(d.glob("checkpoint*")) else "started"
     return "to run"
