@@ -65,6 +65,19 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({e}); delete the file to recompute it") from e
 
 
+def jsonl_rows(text: str, key: str = "step") -> list[dict]:
+    """The rows (JSON objects holding ``key``) of a JSONL log's text, skipping a line cut short by a kill."""
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and key in row:
+            rows.append(row)
+    return rows
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, (np.integer,)):
         return int(o)

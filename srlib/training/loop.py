@@ -231,25 +231,13 @@ class _Meter:
         self.sums, self.counts = dict(s["sums"]), dict(s["counts"])
 
 
-def _parse_lines(text: str) -> list[dict]:
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-        if isinstance(row, dict) and "step" in row:
-            rows.append(row)
-    return rows
-
-
 def _truncate_log(path: Path, step: int) -> list[dict]:
     """Keep only log lines up to ``step`` (the resumed checkpoint), rewriting the file atomically; returns
     the lines kept."""
     if not path.exists():
         return []
     text = path.read_text()
-    keep = [r for r in _parse_lines(text) if r["step"] <= step]
+    keep = [r for r in io.jsonl_rows(text) if r["step"] <= step]
     new = "".join(json.dumps(r) + "\n" for r in keep)
     if new != text:
         io.write_text(path, new)
@@ -265,7 +253,7 @@ def read_metrics(run_dir: str | os.PathLike):
         path = path / METRICS
     if not path.is_file():
         raise FileNotFoundError(f"no metrics log at {path}: has this training run started?")
-    return pd.DataFrame(_parse_lines(path.read_text()))
+    return pd.DataFrame(io.jsonl_rows(path.read_text()))
 
 
 def _json_float(x: float) -> float | None:
@@ -411,7 +399,7 @@ def train(run_dir: str | os.PathLike, *, models: Mapping[str, nn.Module], optimi
     if start >= total_steps:
         if start > total_steps:
             warnings.warn(f"{ckpt} is at step {start}, past total_steps={total_steps}", stacklevel=2)
-        last = _parse_lines(log_path.read_text())[-1:] if main and log_path.exists() else []
+        last = io.jsonl_rows(log_path.read_text())[-1:] if main and log_path.exists() else []
         metrics = {k: v for k, v in (last[0] if last else {}).items() if k not in ("step", "time")}
         return TrainResult(start, start, ckpt, metrics)
 

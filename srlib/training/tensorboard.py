@@ -20,13 +20,13 @@ says why, and the JSONL logs are unaffected.
 """
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .. import io
 from . import distributed as dist
 
 __all__ = ["TB_DIR", "ScalarLog", "unavailable", "merge_rows", "read_rows"]
@@ -66,17 +66,7 @@ def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
 def read_rows(path: str | os.PathLike) -> list[dict]:
     """The rows (dicts with a ``step``) of a JSONL file, skipping a line cut short by a kill; [] if absent."""
     path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and "step" in row:
-            rows.append(row)
-    return rows
+    return io.jsonl_rows(path.read_text()) if path.is_file() else []
 
 
 def merge_rows(rows: Iterable[Mapping[str, Any]], upto: int | None = None) -> list[dict]:
