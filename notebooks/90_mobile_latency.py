@@ -22,9 +22,13 @@
 #   (Table 1's 5th column) at the paper's widths. For a phone: `srlib latency phone MODEL.tflite --serial S [--gpu]`
 #   (adb + LiteRT's `benchmark_model`; see the README).
 # - **Lookup table** (FBNet / once-for-all / MFAGAN Sec. 3.6): one entry per fused kernel the runtime runs,
-#   measured in isolation; network latency = the sum. Validated on held-out networks (narrow CARN / IMDN /
-#   FMEN / RFDN / ESRGAN variants, TPSR-like cells, MFANet SubGenerators) whose whole-network timings are
-#   never used to build it: share within +-10 % and RMSPE (nn-Meter reports 99.0 % within +-10 % on a phone CPU).
+#   measured in isolation; network latency = the sum. A sum of isolated kernels misses what a whole network
+#   adds on a given machine (other data in the caches between layers, per-operator work; nn-Meter), so the
+#   table carries a **calibration** `a * sum + b * kernels + c` (a, b, c >= 0) fitted on *calibration*
+#   networks timed whole (other widths of TPSR, CARN, IMDN, RFDN, FMEN, MFANet) -- our assumption, not
+#   MFAGAN's. Validated on held-out networks (narrow CARN / IMDN / FMEN / RFDN / ESRGAN variants, TPSR-like
+#   cells, MFANet SubGenerators) whose whole-network timings are never used to build or calibrate it: share
+#   within +-10 % and RMSPE, calibrated and plain sum (nn-Meter reports 99.0 % within +-10 % on a phone CPU).
 
 # %% tags=["parameters"]
 profile = None  # None: $SRLIB_PROFILE, else "mini"
@@ -126,9 +130,21 @@ for metric, value, unit in (("share_within_10pct", share, "%"), ("rmspe", rmspe,
                             note=f"{len(vdf)} held-out networks, LiteRT-XNNPACK {lat.threads} thread, "
                                  f"LR {lat.lut_lr_hw[0]}x{lat.lut_lr_hw[1]}, {table['n_entries']} table entries; "
                                  "target 95 % (nn-Meter: 99.0 % on a phone CPU)"))
-print(f"share within +-10 %: {share:.1f} %   RMSPE: {rmspe:.1f} %   ({len(vdf)} held-out networks, "
-      f"{table['n_entries']} kernels in the table)")
-vdf[["network", "predicted_ms", "measured_ms", "error_pct", "within_10pct"]]
+share_sum = 100.0 * float((vdf.error_sum_pct.abs() <= 10).mean())
+rmspe_sum = float(np.sqrt((vdf.error_sum_pct ** 2).mean()))
+for metric, value in (("share_within_10pct_sum", share_sum), ("rmspe_sum", rmspe_sum)):
+    rows.append(results.row(paper="srlib", table="latency_lut_validation", model="all_heldout", metric=metric,
+                            value=value, unit="%", profile=cfg.name, stage=val.name,
+                            note="the plain sum of isolated kernels, without the calibration"))
+cal = table["calibration"]
+print(f"calibration on {len(cal['networks'])} networks: {cal['scale']:.3f} x sum + {cal['per_kernel_ms'] * 1e3:.1f} us "
+      f"x kernels + {cal['per_network_ms'] * 1e3:.1f} us (fit RMSPE {cal['raw_rmspe_pct']:.1f} % -> {cal['fit_rmspe_pct']:.1f} %)")
+print(f"held out, calibrated: {share:.1f} % within +-10 %, RMSPE {rmspe:.1f} %;  plain sum: {share_sum:.1f} %, "
+      f"RMSPE {rmspe_sum:.1f} %   ({len(vdf)} networks, {table['n_entries']} kernels in the table)")
+vdf[["network", "predicted_ms", "predicted_sum_ms", "measured_ms", "error_pct", "error_sum_pct", "within_10pct"]]
+
+# %%
+pd.read_csv(table.path(table["calibration_csv"]))
 
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -164,8 +180,10 @@ claims = [report.Claim("mfagan", "MFAGAN runs faster than ESRGAN (paper: 16.4x o
                        f"ESRGAN / MFAGAN = {ratio:.1f}x (median), {low:.1f}x-{high:.1f}x over median -/+ IQR, "
                        f"LiteRT-XNNPACK, {te['threads']} thread, LR {te['input_hw'][0]}x{te['input_hw'][1]} on this "
                        "CPU; the paper's 16.4x is not a target for this number"),
-          report.Claim("srlib", "the LUT predicts held-out networks within +-10 % for >= 95 % of them (target)",
-                       "holds" if share >= 95 else "does not hold", f"{share:.1f} % within +-10 %, RMSPE {rmspe:.1f} %")]
+          report.Claim("srlib", "the calibrated LUT predicts held-out networks within +-10 % for >= 95 % of them "
+                       "(target)", "holds" if share >= 95 else "does not hold",
+                       f"{share:.1f} % within +-10 %, RMSPE {rmspe:.1f} % (plain sum: {share_sum:.1f} %, RMSPE "
+                       f"{rmspe_sum:.1f} %); one run on this machine -- the issue asks for two separate fresh runs")]
 report.write_claims("mobile_latency", claims, cfg.name)
 print(f"{int(exports.ok.sum())}/{len(exports)} exports within 1e-4; LUT share within 10 %: {share:.1f} %")
 report.claims_frame(claims)

@@ -87,3 +87,25 @@ def test_error_message_parsers():
     assert ex._runtime_ops("Didn't find op for builtin opcode 'STABLEHLO_SORT' version '1'") == ["STABLEHLO_SORT"]
     assert ex._runtime_ops("Could not find an implementation for Foo(1) node with name 'n0'") == ["Foo"]
     assert ex._unsupported_aten_ops(RuntimeError("shape mismatch in aten.convolution"), "shape mismatch") == []
+
+
+
+def test_reuse_op_table_gives_the_same_file_and_restores_torch(tmp_path, monkeypatch):
+    import contextlib
+
+    import torch._export.utils as teu
+    import torch.export.exported_program as tep
+
+    orig = teu._collect_all_valid_cia_ops
+    with ex.reuse_op_table():
+        assert teu._collect_all_valid_cia_ops is not orig and tep._collect_all_valid_cia_ops is teu._collect_all_valid_cia_ops
+        first, second = teu._collect_all_valid_cia_ops(), tep._collect_all_valid_cia_ops()
+        assert first is second and teu._collect_all_valid_cia_ops.cache_info().misses == 1
+    assert teu._collect_all_valid_cia_ops is orig and tep._collect_all_valid_cia_ops is orig
+    assert first == orig()
+
+    conv, x = nn.Conv2d(4, 4, 3, padding=1), torch.rand(1, 4, 8, 8)
+    ex.convert_tflite(conv, x, tmp_path / "reused.tflite")
+    monkeypatch.setattr(ex, "reuse_op_table", contextlib.nullcontext)
+    ex.convert_tflite(conv, x, tmp_path / "plain.tflite")
+    assert (tmp_path / "reused.tflite").read_bytes() == (tmp_path / "plain.tflite").read_bytes()

@@ -157,8 +157,10 @@ def test_tiny_build_kernel_models_and_validation(tmp_path):
     assert (df["measured_ms"] > 0).all() and (df["predicted_ms"] > 0).all()
     assert 0 <= df["share_within_10pct"].iloc[0] <= 100 and df["rmspe_pct"].iloc[0] >= 0
     assert df.attrs["n"] == 2 and df.attrs["rmspe_pct"] == pytest.approx(df["rmspe_pct"].iloc[0])
-    s = lut_validation.summary(df.assign(error_pct=[5.0, -20.0]))
-    assert s == {"within_10pct": 50.0, "rmspe_pct": pytest.approx((0.5 * (25 + 400)) ** 0.5), "n": 2}
+    assert not df["calibrated"].any() and df["predicted_sum_ms"].tolist() == df["predicted_ms"].tolist()
+    s = lut_validation.summary(df.assign(error_pct=[5.0, -20.0], error_sum_pct=[-1.0, 30.0]))
+    assert s == {"within_10pct": 50.0, "rmspe_pct": pytest.approx((0.5 * (25 + 400)) ** 0.5), "n": 2,
+                 "within_10pct_sum": 50.0, "rmspe_sum_pct": pytest.approx((0.5 * (1 + 900)) ** 0.5)}
 
 
 def test_lut_stage_is_cached():
@@ -192,3 +194,36 @@ def test_failing_conversion_worker_names_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"conversion failed in a worker process .*\.convert-\d\.log"):
         convert.convert_kernels([good, "conv2d(h=12,w=12,cin=3)", good.replace("cout=8", "cout=4")], tmp_path,
                                 workers=2, log=None)
+
+
+def test_calibration_fit_recovers_a_known_gap_and_refuses_heldout_networks():
+    from srlib.latency import lut_calibration as lc
+
+    sums, counts = [2.0, 5.0, 9.0, 3.0, 12.0], [10, 40, 30, 25, 80]
+    measured = [1.08 * s + 0.004 * n + 0.02 for s, n in zip(sums, counts)]   # 8 % slower + 4 us/op + 20 us
+    cal = lc.fit(sums, counts, measured, ["a", "b", "c", "d", "e"])
+    assert (cal.scale, cal.per_kernel_ms, cal.per_network_ms) == pytest.approx((1.08, 0.004, 0.02), rel=1e-6)
+    assert cal.fit_rmspe_pct == pytest.approx(0.0, abs=1e-6) and cal.raw_rmspe_pct > 8.0
+    assert lc.Calibration.from_dict(cal.to_dict()) == cal
+    with pytest.raises(ValueError, match="held out: b"):
+        lc.fit(sums, counts, measured, ["a", "b", "c", "d", "e"], heldout=["b", "x"])
+    with pytest.raises(ValueError, match=">= 3 networks"):
+        lc.fit(sums[:2], counts[:2], measured[:2], ["a", "b"])
+
+
+def test_calibrated_table_predicts_with_the_fit_and_validate_refuses_its_networks(tmp_path):
+    from srlib.latency import lut_calibration as lc
+
+    conv = str(Kernel.make("conv2d", h=8, w=8, cin=4, cout=4, k=3, stride=1, pad=1, dil=1, groups=1, act="relu"))
+    lut = LUT({str(OVERHEAD): 0.01, conv: 0.5}, {"lr_hw": [8, 8]})
+    kernels = [str(OVERHEAD), conv, conv]
+    assert lc.features(lut.entries, kernels) == (pytest.approx(1.01), 2)
+    assert lut.predict(kernels) == pytest.approx(1.01) and lut.calibration is None
+    lut.meta["calibration"] = lc.Calibration(1.1, 0.002, 0.03, ("calib_net",)).to_dict()
+    assert lut.predict(kernels) == pytest.approx(1.1 * 1.01 + 2 * 0.002 + 0.03)
+    assert lut.predict(kernels, calibrated=False) == pytest.approx(1.01)
+    assert lut.scorer(lambda cfg: kernels)(0) == pytest.approx(lut.predict(kernels))
+    lut.save(tmp_path / "t.json")
+    assert LUT.load(tmp_path / "t.json").predict(kernels) == pytest.approx(lut.predict(kernels))
+    with pytest.raises(ValueError, match="calibrate the table: calib_net"):
+        lut_validation.validate(lut, [("calib_net", _Tiny(1))], 8, measured={"calib_net": 1.0})

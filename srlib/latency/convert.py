@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from srlib import io
 
@@ -20,7 +20,8 @@ from . import export as ex
 from .networks import NetworkSpec, as_spec
 from .trace import Kernel, kernel_module
 
-__all__ = ["kernel_file", "convert_one", "default_workers", "convert_kernels", "network_file"]
+__all__ = ["kernel_file", "convert_one", "default_workers", "convert_kernels", "convert_networks", "network_file",
+           "run_tasks", "run_task", "task_output"]
 
 
 def kernel_file(workdir: str | os.PathLike, key: Kernel | str) -> Path:
@@ -47,14 +48,73 @@ def convert_kernels(keys: Sequence[str], workdir: str | os.PathLike, *, workers:
                     log: Callable[[str], None] | None = print) -> None:
     """Write the one-kernel ``.tflite`` model of every key to :func:`kernel_file` (skipping existing ones).
 
-    litert-torch conversion (torch.export + lowering, ~1-2 s a kernel, single-threaded Python) dominates a
-    table's build time, so with ``workers > 1`` the keys are split over that many worker processes
-    (``python -m srlib.latency.convert_worker``; separate interpreters, so no fork of a process that holds
-    OpenMP threads and no re-import of the caller's script). Kernel models are seeded and every file is
-    written atomically, so the files -- and the table timed from them afterwards, one kernel at a time --
-    do not depend on ``workers``; a killed build resumes with the files already there."""
+    litert-torch conversion (torch.export + lowering, ~1 s a kernel, single-threaded Python) dominates a
+    table's build time, so with ``workers > 1`` the keys are converted by that many worker processes
+    (:func:`run_tasks`). Kernel models are seeded and every file is written atomically, so the files -- and
+    the table timed from them afterwards, one kernel at a time -- do not depend on ``workers``; a killed
+    build resumes with the files already there."""
     workdir = Path(workdir)
     todo = [k for k in dict.fromkeys(keys) if not kernel_file(workdir, k).is_file()]
+    run_tasks([{"kind": "kernel", "key": k} for k in todo], workdir, workers=workers, log=log, what="kernel models")
+
+
+def convert_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: str | os.PathLike, *,
+                     workers: int | None = None, log: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """title -> :func:`network_file` of each network; the missing zoo networks are converted by ``workers``
+    processes (:func:`run_tasks`, largest first), modules in this process."""
+    hw, workdir = ex.hw_pair(lr_hw), Path(workdir)
+    items = [as_spec(n) for n in nets]
+    out = {t: _network_path(t, hw, workdir) for t, _ in items}
+    todo = [(t, o) for t, o in items if isinstance(o, NetworkSpec) and not out[t].is_file()]
+    todo.sort(key=lambda it: -sum(p.numel() for p in it[1].build(meta=True).parameters()))
+    run_tasks([{"kind": "network", "name": o.name, "build_kw": dict(o.build_kw), "lr_hw": list(hw), "title": t}
+               for t, o in todo], workdir, workers=workers, log=log, what="networks")
+    for t, o in items:
+        _convert_network(o, hw, workdir, t)   # modules (and nothing else: the workers wrote the rest)
+    return out
+
+
+def task_output(task: Mapping[str, Any], workdir: str | os.PathLike) -> Path:
+    """The file a task of :func:`run_tasks` writes (atomically); it exists once the task is done."""
+    workdir = Path(workdir)
+    if task["kind"] == "kernel":
+        return kernel_file(workdir, task["key"])
+    if task["kind"] == "network":
+        return _network_path(task["title"], ex.hw_pair(task["lr_hw"]), workdir)
+    if task["kind"] == "call":
+        return Path(task["out"])
+    raise ValueError(f"unknown conversion task kind {task['kind']!r}")
+
+
+def run_task(task: Mapping[str, Any], workdir: str | os.PathLike) -> None:
+    """Do one task of :func:`run_tasks` in this process (nothing if its output exists)."""
+    out = task_output(task, workdir)
+    if out.is_file():
+        return
+    if task["kind"] == "kernel":
+        convert_one(task["key"], out)
+    elif task["kind"] == "network":
+        _convert_network(NetworkSpec(task["name"], dict(task["build_kw"])), ex.hw_pair(task["lr_hw"]),
+                         Path(workdir), task["title"])
+    elif task["kind"] == "call":   # "module:function", its JSON-able result written to ``out``
+        import importlib
+
+        mod, fn = task["fn"].split(":")
+        io.write_json(out, getattr(importlib.import_module(mod), fn)(*task.get("args", ())))
+    else:
+        raise ValueError(f"unknown conversion task kind {task['kind']!r}")
+
+
+def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *, workers: int | None = None,
+              log: Callable[[str], None] | None = print, what: str = "files") -> None:
+    """Run conversion tasks (dicts: ``kind`` "kernel" | "network" | "call", see :func:`run_task`), in
+    this process or, with ``workers > 1`` (default :func:`default_workers`), in that many worker processes
+    (``python -m srlib.latency.convert_worker``: separate interpreters, so no fork of a process that holds
+    OpenMP threads and no re-import of the caller's script). Workers take the next unclaimed task in the
+    given order (put the largest first), so they stay busy to the end. Every output is written atomically:
+    a killed run resumes with the outputs already there."""
+    workdir = Path(workdir)
+    todo = [t for t in tasks if not task_output(t, workdir).is_file()]
     if not todo:
         return
     workers = min(workers or default_workers(), len(todo))
@@ -63,44 +123,51 @@ def convert_kernels(keys: Sequence[str], workdir: str | os.PathLike, *, workers:
     def progress(done: int) -> None:
         nonlocal reported
         if log and done > reported and (done // 20 > reported // 20 or done == len(todo)):
-            log(f"[lut] converted {done}/{len(todo)} kernel models ({time.time() - t_start:.0f}s, "
+            log(f"[lut] converted {done}/{len(todo)} {what} ({time.time() - t_start:.0f}s, "
                 f"{workers} process{'es' if workers > 1 else ''})")
         reported = max(reported, done)
 
     if workers <= 1:
-        for i, key in enumerate(todo, 1):
-            convert_one(key, kernel_file(workdir, key))
+        for i, task in enumerate(todo, 1):
+            run_task(task, workdir)
             progress(i)
         return
+    import shutil
     import subprocess
     import sys
+    import uuid
 
-    (workdir / "kernels").mkdir(parents=True, exist_ok=True)
+    for t in todo:
+        task_output(t, workdir).parent.mkdir(parents=True, exist_ok=True)
+    claims = workdir / f".claims-{uuid.uuid4().hex[:8]}"
+    claims.mkdir()
+    job = workdir / f"{claims.name}.json"
+    io.write_json(job, {"tasks": list(todo), "claims": str(claims)})
     env = dict(os.environ, OMP_NUM_THREADS="1", LITERT_TORCH_SHOW_PROGRESS="n")
     procs = []
     try:
         for i in range(workers):
-            job, errlog = workdir / f".convert-{i}.json", workdir / f".convert-{i}.log"
-            io.write_json(job, {"keys": todo[i::workers]})
+            errlog = workdir / f".convert-{i}.log"
             with open(errlog, "wb") as err:
                 procs.append((subprocess.Popen([sys.executable, "-m", "srlib.latency.convert_worker", str(workdir),
                                                 str(job)], stdout=subprocess.DEVNULL, stderr=err, env=env), errlog))
         while any(p.poll() is None for p, _ in procs):
-            time.sleep(1.0)
-            progress(sum(kernel_file(workdir, k).is_file() for k in todo))
+            time.sleep(0.5)
+            progress(sum(task_output(t, workdir).is_file() for t in todo))
     finally:
         for p, _ in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        shutil.rmtree(claims, ignore_errors=True)
+        job.unlink(missing_ok=True)
     failed = [(p.returncode, errlog) for p, errlog in procs if p.returncode != 0]
     if failed:
         rc, errlog = failed[0]
         tail = errlog.read_text(errors="replace").strip().splitlines()[-15:]
-        raise RuntimeError(f"kernel model conversion failed in a worker process (exit {rc}); its log "
-                           f"{errlog} ends with:\n" + "\n".join(tail))
+        raise RuntimeError(f"conversion failed in a worker process (exit {rc}); its log {errlog} ends "
+                           f"with:\n" + "\n".join(tail))
     for i in range(workers):
-        (workdir / f".convert-{i}.json").unlink(missing_ok=True)
         (workdir / f".convert-{i}.log").unlink(missing_ok=True)
     progress(len(todo))
 
@@ -111,10 +178,14 @@ def network_file(net: Any, lr_hw: int | Sequence[int], workdir: str | os.PathLik
     return _convert_network(net, ex.hw_pair(lr_hw), Path(workdir))
 
 
-def _convert_network(net: Any, lr_hw: tuple[int, int], workdir: Path) -> Path:
-    title, obj = as_spec(net)
-    model = obj.build() if isinstance(obj, NetworkSpec) else obj
-    path = workdir / (hashlib.sha256(f"{title}@{lr_hw}".encode()).hexdigest()[:12] + ".tflite")
+def _network_path(title: str, lr_hw: tuple[int, int], workdir: Path) -> Path:
+    return workdir / (hashlib.sha256(f"{title}@{lr_hw}".encode()).hexdigest()[:12] + ".tflite")
+
+
+def _convert_network(net: Any, lr_hw: tuple[int, int], workdir: Path, title: str | None = None) -> Path:
+    t, obj = as_spec(net)
+    path = _network_path(title or t, lr_hw, workdir)
     if not path.is_file():
+        model = obj.build() if isinstance(obj, NetworkSpec) else obj
         ex.convert_tflite(model, ex.random_input(lr_hw), path)
     return path

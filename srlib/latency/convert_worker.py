@@ -1,10 +1,13 @@
-"""Worker process of :func:`srlib.latency.convert.convert_kernels`: converts its share of one-kernel models.
+"""Worker process of :func:`srlib.latency.convert.run_tasks`: converts models until no task is left.
 
 Usage (internal): ``python -m srlib.latency.convert_worker WORKDIR JOB.json`` where the job file holds
-``{"keys": [kernel key, ...]}``; each model goes to ``convert.kernel_file(WORKDIR, key)`` (atomic writes).
+``{"tasks": [task, ...], "claims": DIR}``. A worker takes a task by creating ``DIR/<index>`` exclusively
+(so each task runs once, whichever worker is free first) and runs it with
+:func:`srlib.latency.convert.run_task`; outputs are written atomically.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -20,10 +23,13 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     workdir, job = argv
-    for key in io.read_json(job)["keys"]:
-        path = convert.kernel_file(workdir, key)
-        if not path.is_file():
-            convert.convert_one(key, path)
+    spec = io.read_json(job)
+    for i, task in enumerate(spec["tasks"]):
+        try:
+            os.close(os.open(os.path.join(spec["claims"], str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        convert.run_task(task, workdir)
     return 0
 
 

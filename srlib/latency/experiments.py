@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import io, pipeline, results
 from ..models import build
-from . import bench, export, lut_stages
+from . import bench, convert, export, lut_stages
 
 # Held-out networks of the LUT validation: shrunk/narrow variants of several families, elastic MFANet
 # SubGenerators, TPSR-like cells. Their kernels are measured one by one to build the table; their
@@ -32,41 +32,74 @@ HELDOUT_FULL = [
 # conversions in CI for numbers that mean nothing at smoke)
 HELDOUT_SMALL = [("tpsr", {"num_feat": 4}), ("carn_m", {"num_feat": 8, "num_block": 1})]
 
+# Calibration networks (srlib/latency/lut_calibration.py): other widths of the same kinds of network, timed
+# whole to fit the table's per-network correction; never among the held-out ones (validate() refuses it).
+CALIBRATION_FULL = [
+    ("tpsr", {"num_feat": 12}), ("carn", {"num_feat": 12, "num_block": 1, "num_unit": 2}),
+    ("imdn", {"num_feat": 12, "num_block": 1}), ("rfdn", {"num_feat": 12, "num_block": 1}),
+    ("fmen", {"num_feat": 12, "num_block": 1, "mid_feat": 8, "up_blocks": (1, 1)}),
+    ("mfanet", {"num_feat": 12}), ("mfanet", {"widths": [24, 8, 16, 24, 8, 16, 24, 8]}),
+]
+CALIBRATION_SMALL = [("tpsr", {"num_feat": 2}), ("tpsr", {"num_feat": 6}), ("carn_m", {"num_feat": 4, "num_block": 1})]
+
 
 def heldout(profile) -> list[tuple[str, dict]]:
     return HELDOUT_FULL if profile.latency.validation_set == "full" else HELDOUT_SMALL
 
 
-def export_check(profile) -> pipeline.StageResult:
+def calibration(profile) -> list[tuple[str, dict]]:
+    return CALIBRATION_FULL if profile.latency.validation_set == "full" else CALIBRATION_SMALL
+
+
+def export_record(name: str, fmt: str, lr_hw: tuple[int, int], workdir: str) -> dict[str, Any]:
+    """One export round trip of zoo model ``name`` (seeded random weights) to ``fmt`` ("tflite" | "onnx")
+    in a scratch folder under ``workdir``: the record :func:`export_check` keeps."""
+    import torch
+
+    torch.manual_seed(0)
+    model = build(name)
+    fn = export.export_tflite if fmt == "tflite" else export.export_onnx
+    rec: dict[str, Any] = {"model": name, "format": fmt}
+    with tempfile.TemporaryDirectory(dir=workdir) as d:
+        try:
+            res = fn(model, Path(d) / f"{name}.{fmt}", lr_hw)
+            rec.update(ok=True, max_abs_diff=res.max_abs_diff, ops=sorted(set(res.ops)),
+                       not_delegated=res.not_delegated, tool=res.tool)
+        except export.UnsupportedOpError as e:
+            rec.update(ok=False, error="unsupported op(s): " + ", ".join(e.ops), ops=e.ops)
+        except export.ExportMismatchError as e:
+            rec.update(ok=False, error=f"mismatch: {e}")
+    return rec
+
+
+def export_check(profile, workers: int | None = None) -> pipeline.StageResult:
     """Every model of ``latency.export_models`` (the published architecture, seeded random weights) to
     LiteRT .tflite and ONNX, each checked against PyTorch (max abs difference, 1e-4 fp32 tolerance);
-    a runtime that cannot take an op is recorded with the op's name."""
+    a runtime that cannot take an op is recorded with the op's name.
+
+    The round trips (torch.export + lowering, single-threaded Python) run in ``workers`` worker processes
+    (:func:`srlib.latency.convert.run_tasks`, default one per core, at most 4), largest models first; each
+    record is the same in any process (seeded weights and inputs) and is kept as a file, so a killed check
+    resumes; the records keep the profile's order."""
     lat = profile.latency
     params = {"models": list(lat.export_models), "lr_hw": list(lat.export_lr_hw), "tol": export.TOL}
 
     def run(ctx):
-        import torch
+        from .networks import NetworkSpec
 
-        recs = []
-        for name in lat.export_models:
-            torch.manual_seed(0)
-            model = build(name)
-            for fmt, fn in (("tflite", export.export_tflite), ("onnx", export.export_onnx)):
-                rec: dict[str, Any] = {"model": name, "format": fmt}
-                with tempfile.TemporaryDirectory(dir=ctx.dir) as d:
-                    try:
-                        res = fn(model, Path(d) / f"{name}.{fmt}", tuple(lat.export_lr_hw))
-                        rec.update(ok=True, max_abs_diff=res.max_abs_diff, ops=sorted(set(res.ops)),
-                                   not_delegated=res.not_delegated, tool=res.tool)
-                    except export.UnsupportedOpError as e:
-                        rec.update(ok=False, error="unsupported op(s): " + ", ".join(e.ops), ops=e.ops)
-                    except export.ExportMismatchError as e:
-                        rec.update(ok=False, error=f"mismatch: {e}")
-                recs.append(rec)
-        io.write_json(ctx.path("exports.json"), recs)
+        hw = tuple(lat.export_lr_hw)
+        jobs = [(name, fmt) for name in lat.export_models for fmt in ("tflite", "onnx")]
+        size = {name: sum(p.numel() for p in NetworkSpec(name).build(meta=True).parameters())
+                for name in lat.export_models}
+        out = {j: ctx.path(f"{j[0]}.{j[1]}.json") for j in jobs}
+        tasks = [{"kind": "call", "fn": "srlib.latency.experiments:export_record", "args": [*j, list(hw), str(ctx.dir)],
+                  "out": str(out[j])} for j in sorted(jobs, key=lambda j: -size[j[0]])]
+        convert.run_tasks(tasks, ctx.dir, workers=workers, log=print, what="export round trips")
+        recs = {j: io.read_json(out[j]) for j in jobs}
+        io.write_json(ctx.path("exports.json"), [recs[j] for j in jobs])
         return {"exports": "exports.json"}
 
-    return pipeline.stage("latency_export_check", params, run, profile=profile.name, code=[export])
+    return pipeline.stage("latency_export_check", params, run, profile=profile.name, code=[export, export_record])
 
 
 def time_model(profile, model_name: str, build_kw: dict, label: str) -> dict:
@@ -92,10 +125,12 @@ def runtime_grid(profile, model_name: str, build_kw: dict, label: str) -> list[d
 
 
 def lut_validation(profile) -> tuple[pipeline.StageResult, pipeline.StageResult]:
-    """Build the table from the held-out networks' single kernels, then validate on the whole networks."""
+    """Build the table from the single kernels of the held-out and calibration networks, fit its
+    calibration on the calibration networks timed whole, then validate on the held-out networks whole."""
     lat = profile.latency
     nets = heldout(profile)
     hw = tuple(lat.lut_lr_hw)
-    table = lut_stages.lut_stage(nets, hw, name="latency_lut", threads=lat.threads, xnnpack=True, profile=profile.name)
+    table = lut_stages.lut_stage(nets, hw, name="latency_lut", threads=lat.threads, xnnpack=True,
+                                 calibration_networks=calibration(profile), profile=profile.name)
     val = lut_stages.validation_stage(table, nets, hw, profile=profile.name)
     return table, val

@@ -258,7 +258,7 @@ def convert_tflite(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
             m = litert_torch.to_channel_last_io(model, args=rank4, outputs=list(outputs))
             args = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in xs)
         try:
-            with _quiet():
+            with _quiet(), reuse_op_table():
                 edge = litert_torch.convert(m.eval(), args)
         except Exception as e:  # litert-torch raises RuntimeError / NotImplementedError / lowering errors
             ops = _unsupported_aten_ops(e, str(e))
@@ -269,6 +269,44 @@ def convert_tflite(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
         edge.export(str(tmp))
         _commit(tmp, path)
     return path
+
+
+#: Where torch 2.9-2.11 looks up its table of preservable CompositeImplicitAutograd ops (module, name).
+_CIA_TABLE_USERS = (("torch._export.utils", "_collect_all_valid_cia_ops"),
+                    ("torch.export.exported_program", "_collect_all_valid_cia_ops"),
+                    ("torch.export.decomp_utils", "_collect_all_valid_cia_ops"))
+
+
+@contextlib.contextmanager
+def reuse_op_table() -> Iterator[None]:
+    """Within the block, torch.export's table of preservable CompositeImplicitAutograd ops is computed once.
+
+    ``torch.export`` rebuilds that table by walking every registered aten op about five times per
+    export (``_collect_all_valid_cia_ops``, documented upstream as never modified by its callers); for
+    the one-kernel models of a latency table that walk is ~40 % of a conversion. The table depends only
+    on the registered operators, which a conversion does not change, so the files are byte-identical
+    (tests/test_latency_convert.py). Where torch no longer has the function, the block runs unchanged."""
+    import functools
+    import importlib
+
+    try:
+        mods = [(importlib.import_module(m), n) for m, n in _CIA_TABLE_USERS]
+    except ImportError:
+        yield
+        return
+    orig = getattr(mods[0][0], mods[0][1], None)
+    if orig is None:
+        yield
+        return
+    cached = functools.lru_cache(maxsize=1)(orig)
+    patched = [(m, n) for m, n in mods if getattr(m, n, None) is orig]
+    for m, n in patched:
+        setattr(m, n, cached)
+    try:
+        yield
+    finally:
+        for m, n in patched:
+            setattr(m, n, orig)
 
 
 @contextlib.contextmanager
@@ -339,7 +377,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, lr_hw: int | Sequence
             kw.update(external_data=False, verbose=False)
         log = _io.StringIO()
         try:
-            with contextlib.redirect_stdout(log), _warnings_off():
+            with contextlib.redirect_stdout(log), _warnings_off(), reuse_op_table():
                 torch.onnx.export(model, (x,), str(tmp), **kw)
         except Exception as e:
             msg = f"{e}\n{e.__cause__ or ''}\n{log.getvalue()}"

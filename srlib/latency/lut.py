@@ -14,7 +14,11 @@ runs, each measured once in isolation on the target device. Here:
   target runtime (:mod:`srlib.latency.lut_timing`) -- by default LiteRT with XNNPACK, 1 thread. Each
   entry is the kernel model's steady-state time *minus* the runtime's per-invoke overhead, which is
   itself an entry (:data:`~srlib.latency.trace.OVERHEAD`, measured on a one-element add) counted once per
-  network. So ``predict`` is exactly the sum of the entries of a network's kernel list.
+  network. So the plain prediction is exactly the sum of the entries of a network's kernel list.
+* A table can carry a **calibration** (:mod:`srlib.latency.lut_calibration`): ``a * sum + b * n_kernels + c``
+  fitted on whole-network times of calibration networks (never the validation's held-out ones), for the
+  in-context cost a sum of isolated kernels misses. ``predict`` applies it when present
+  (``calibrated=False`` gives the plain sum).
 * A kernel missing from the table raises ``KeyError`` naming it -- never 0 ms.
 * Validation (:func:`srlib.latency.lut_validation.validate`) compares predictions with whole-network
   measurements on *held-out* networks and reports nn-Meter's accuracy metrics; measured accuracy is in
@@ -36,7 +40,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from srlib import io
 
@@ -47,7 +51,12 @@ from .lut_timing import CANARY, Timed, time_files
 from .networks import network_kernels
 from .trace import OVERHEAD, Kernel
 
+if TYPE_CHECKING:
+    from .lut_calibration import Calibration
+
 __all__ = ["LUT", "Compiled", "runtime_meta", "measure_kernels", "build_lut", "extend_lut"]
+
+_OVERHEAD_KEY = str(OVERHEAD)
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,21 @@ class LUT:
     def compile(self, kernels: Iterable[Kernel | str]) -> Compiled:
         return Compiled.of(kernels)
 
-    def predict_compiled(self, c: Compiled) -> float:
+    @property
+    def calibration(self) -> "Calibration | None":
+        """The per-network correction fitted on calibration networks
+        (:mod:`srlib.latency.lut_calibration`), or None for a plain table."""
+        from .lut_calibration import Calibration
+
+        d = self.meta.get("calibration")
+        if not d:
+            return None
+        cached = getattr(self, "_calibration", None)
+        if cached is None or cached[0] is not d:
+            self._calibration = cached = (d, Calibration.from_dict(d))
+        return cached[1]
+
+    def predict_compiled(self, c: Compiled, calibrated: bool = True) -> float:
         e = self.entries
         total = 0.0
         for k, n in zip(c.keys, c.counts):
@@ -104,23 +127,29 @@ class LUT:
                 total += e[k] * n
             except KeyError:
                 self[k]  # raises the named KeyError
-        return total
+        cal = self.calibration if calibrated and "calibration" in self.meta else None
+        if cal is None:
+            return total
+        n_ops = sum(n for k, n in zip(c.keys, c.counts) if k != _OVERHEAD_KEY)
+        return cal.apply(total, n_ops)
 
-    def predict(self, model_or_kernels: Any, lr_hw: int | Sequence[int] | None = None) -> float:
-        """Predicted ms: the sum of the entries of the network's kernels (each occurrence counted).
+    def predict(self, model_or_kernels: Any, lr_hw: int | Sequence[int] | None = None, *,
+                calibrated: bool = True) -> float:
+        """Predicted ms: the sum of the entries of the network's kernels (each occurrence counted), with the
+        table's calibration applied when it has one and ``calibrated`` (``False``: the plain sum).
 
         ``model_or_kernels``: a kernel list (from :func:`~srlib.latency.trace.trace_kernels`), a
         :class:`Compiled`, or a network (``nn.Module``, :class:`~srlib.latency.networks.NetworkSpec`,
         ``(name, build_kw)``) with ``lr_hw`` (default: the table's ``lr_hw`` when it was built for one size)."""
         if isinstance(model_or_kernels, Compiled):
-            return self.predict_compiled(model_or_kernels)
+            return self.predict_compiled(model_or_kernels, calibrated)
         if isinstance(model_or_kernels, (list, tuple)) and all(isinstance(k, (Kernel, str)) for k in model_or_kernels) \
                 and not (len(model_or_kernels) == 2 and isinstance(model_or_kernels[1], Mapping)):
-            return self.predict_compiled(Compiled.of(model_or_kernels))
+            return self.predict_compiled(Compiled.of(model_or_kernels), calibrated)
         hw = lr_hw or self.meta.get("lr_hw")
         if hw is None:
             raise ValueError("predict(network) needs lr_hw (the table has none recorded)")
-        return self.predict_compiled(Compiled.of(network_kernels(model_or_kernels, hw)))
+        return self.predict_compiled(Compiled.of(network_kernels(model_or_kernels, hw)), calibrated)
 
     def scorer(self, config_to_kernels: Callable[[Any], Iterable[Kernel | str]],
                key: Callable[[Any], Hashable] = lambda c: tuple(c) if isinstance(c, list) else c

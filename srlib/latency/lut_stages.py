@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from srlib import io, pipeline
 
-from . import bench, convert, convert_worker, lut_timing, trace
+from . import bench, convert, convert_worker, lut_calibration, lut_timing, trace
 from . import export as ex
 from . import lut as _lut_module
 from . import lut_validation as _validation_module
@@ -22,42 +22,86 @@ from .lut_validation import summary, validate
 from .networks import NetworkSpec, as_spec
 from .trace import Kernel
 
-__all__ = ["lut_stage", "load_lut", "validation_stage"]
+__all__ = ["lut_stage", "calibrate", "load_lut", "validation_stage"]
 
 #: Modules whose code a table build runs (besides this one).
-_BUILD_CODE = (_lut_module, _networks_module, convert, convert_worker, lut_timing, ex, bench, trace)
+_BUILD_CODE = (_lut_module, _networks_module, convert, convert_worker, lut_timing, ex, bench, trace, lut_calibration,
+               _validation_module)
 #: Modules whose code a validation runs (besides this one).
-_VALIDATION_CODE = (_lut_module, _validation_module, _networks_module, convert, lut_timing, ex, bench, trace)
+_VALIDATION_CODE = (_lut_module, _validation_module, _networks_module, convert, lut_timing, ex, bench, trace,
+                    lut_calibration)
+
+
+def _zoo_specs(networks: Sequence[Any], what: str) -> list[NetworkSpec]:
+    specs = [as_spec(n)[1] for n in networks]
+    if any(not isinstance(s, NetworkSpec) for s in specs):
+        raise TypeError(f"{what} takes zoo specs (NetworkSpec or (name, build_kw)) so that its key is stable")
+    return specs
 
 
 def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str = "latency_lut",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
-              extra_kernels: Sequence[Kernel | str] = (),
+              extra_kernels: Sequence[Kernel | str] = (), calibration_networks: Sequence[Any] = (),
               profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
-    """Cached stage: measure the kernels of ``networks`` (zoo specs: ``NetworkSpec`` or ``(name, build_kw)``)
-    at ``lr_hw`` plus ``extra_kernels``; writes ``lut.csv`` and ``lut.json``. Load with :func:`load_lut`.
-    Resumes a killed run from ``raw.jsonl``."""
+    """Cached stage: measure the kernels of ``networks`` and ``calibration_networks`` (zoo specs:
+    ``NetworkSpec`` or ``(name, build_kw)``) at ``lr_hw`` plus ``extra_kernels``; with calibration
+    networks, also time them whole and fit the table's calibration
+    (:mod:`~srlib.latency.lut_calibration`, ``calibration.csv``). Writes ``lut.csv`` and ``lut.json``;
+    load with :func:`load_lut`. A killed run resumes with the converted files already there."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
-    specs = [as_spec(n)[1] for n in networks]
-    if any(not isinstance(s, NetworkSpec) for s in specs):
-        raise TypeError("lut_stage takes zoo specs (NetworkSpec or (name, build_kw)) so that its key is stable")
+    specs = _zoo_specs(networks, "lut_stage")
+    cal_specs = _zoo_specs(calibration_networks, "lut_stage")
     params = {"networks": [[s.name, dict(s.build_kw)] for s in specs], "lr_hw": list(hw), "threads": threads,
               "xnnpack": xnnpack, "samples": samples, "rounds": rounds, "extra_kernels": sorted(str(k) for k in extra_kernels),
               **{k: v for k, v in runtime_meta("litert", threads, xnnpack).items() if k != "timing"}}
+    if cal_specs:   # absent from the key of a plain table, so existing tables stay valid
+        params["calibration_networks"] = [[s.name, dict(s.build_kw)] for s in cal_specs]
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
-        kernels = [k for s in specs for k in s.kernels(hw)] + [str(k) for k in extra_kernels]
+        kernels = [k for s in specs + cal_specs for k in s.kernels(hw)] + [str(k) for k in extra_kernels]
         lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
                         lr_hw=hw, log=log)
         lut.meta["networks"] = [s.title for s in specs]
+        out: dict[str, Any] = {}
+        if cal_specs:
+            cal, rows = calibrate(lut, cal_specs, hw, ctx.path("calibration"), samples=samples, rounds=rounds, log=log)
+            lut.meta["calibration"] = cal.to_dict()
+            with io.atomic_write(ctx.path("calibration.csv"), "w") as f:
+                rows.to_csv(f, index=False)
+            out = {"calibration_csv": "calibration.csv", "calibration": cal.to_dict()}
         lut.save(ctx.path("lut.json"))
         lut.save(ctx.path("lut.csv"))
         return {"lut_json": "lut.json", "lut_csv": "lut.csv", "n_entries": len(lut),
-                "overhead_ms": lut.meta["overhead_ms"]}
+                "overhead_ms": lut.meta["overhead_ms"], **out}
 
     return pipeline.stage(name, params, fn, profile=config.profile_name(profile), code=_BUILD_CODE, log=log)
+
+
+def calibrate(lut: LUT, networks: Sequence[NetworkSpec], lr_hw: tuple[int, int], workdir: Any, *,
+              samples: int = 10, rounds: int = 5, log: Callable[[str], None] | None = print) -> tuple[Any, Any]:
+    """Time the calibration ``networks`` whole (exactly as the table's entries and the validation's networks)
+    and fit :func:`~srlib.latency.lut_calibration.fit`; returns the calibration and a frame of network,
+    sum_ms, n_kernels, measured_ms, calibrated_ms."""
+    import pandas as pd
+
+    from .lut_validation import measure_networks
+
+    titles = [s.title for s in networks]
+    feats = [lut_calibration.features(lut.entries, s.kernels(lr_hw)) for s in networks]
+    timed = measure_networks(list(zip(titles, networks)), lr_hw, workdir,
+                             threads=int(lut.meta.get("threads", 1)),
+                             xnnpack=lut.meta.get("delegate", "xnnpack") == "xnnpack", samples=samples,
+                             rounds=rounds, log=log)
+    measured = [timed.ms[t] for t in titles]
+    cal = lut_calibration.fit([f[0] for f in feats], [f[1] for f in feats], measured, titles)
+    rows = pd.DataFrame({"network": titles, "sum_ms": [f[0] for f in feats], "n_kernels": [f[1] for f in feats],
+                         "measured_ms": measured, "calibrated_ms": [cal.apply(*f) for f in feats]})
+    if log:
+        log(f"[lut] calibration on {len(titles)} networks: {cal.scale:.3f} x sum + {cal.per_kernel_ms * 1e3:.1f} us "
+            f"x kernels + {cal.per_network_ms * 1e3:.1f} us; RMSPE {cal.raw_rmspe_pct:.1f} % -> {cal.fit_rmspe_pct:.1f} %")
+    return cal, rows
 
 
 def load_lut(stage: pipeline.StageResult) -> LUT:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import export as ex
-from .convert import network_file
+from .convert import convert_networks
 from .lut import LUT
 from .lut_timing import Timed, time_files
 from .networks import as_spec, network_kernels
@@ -39,7 +39,7 @@ def measure_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: s
                      log: Callable[[str], None] | None = None) -> Timed:
     """Whole-network steady-state ms on LiteRT (``.ms[title]``), timed exactly as the table's entries."""
     hw = ex.hw_pair(lr_hw)
-    paths = {as_spec(n)[0]: network_file(n, hw, workdir) for n in nets}
+    paths = convert_networks(nets, hw, workdir)
     return time_files(paths, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log,
                       what="networks")
 
@@ -50,12 +50,16 @@ def measure_network(net: Any, lr_hw: int | Sequence[int], workdir: str | os.Path
 
 
 def summary(df: "Any") -> dict[str, float]:
-    """nn-Meter's metrics over a validation frame: share (%) within +-10 %, RMSPE (%), n."""
-    err = df["error_pct"].astype(float).to_numpy()
-    if len(err) == 0:
-        return {"within_10pct": math.nan, "rmspe_pct": math.nan, "n": 0}
-    return {"within_10pct": float(np.mean(np.abs(err) <= WITHIN) * 100.0),
-            "rmspe_pct": float(np.sqrt(np.mean(err ** 2))), "n": int(len(err))}
+    """nn-Meter's metrics over a validation frame: share (%) within +-10 %, RMSPE (%), n -- of the
+    table's prediction (``error_pct``) and, where the frame has it, of the plain sum (``*_sum``)."""
+    out: dict[str, float] = {"n": int(len(df))}
+    for col, tag in (("error_pct", ""), ("error_sum_pct", "_sum")):
+        if col not in df:
+            continue
+        err = df[col].astype(float).to_numpy()
+        out["within_10pct" + tag] = float(np.mean(np.abs(err) <= WITHIN) * 100.0) if len(err) else math.nan
+        out["rmspe" + tag + "_pct"] = float(np.sqrt(np.mean(err ** 2))) if len(err) else math.nan
+    return out
 
 
 def validate(lut: LUT, networks: Sequence[Any], lr_hw: int | Sequence[int] | None = None, *,
@@ -64,7 +68,9 @@ def validate(lut: LUT, networks: Sequence[Any], lr_hw: int | Sequence[int] | Non
     """Predicted vs measured latency of held-out ``networks`` on the table's runtime configuration.
 
     Returns a DataFrame with one row per network: ``network, predicted_ms, measured_ms, error_pct``
-    (100 * (predicted - measured) / measured), ``within_10pct`` (bool), and the summary columns
+    (100 * (predicted - measured) / measured; the prediction is calibrated when the table carries a
+    calibration, whose networks must not be among ``networks``), ``predicted_sum_ms`` and
+    ``error_sum_pct`` (the plain sum), ``within_10pct`` (bool), and the summary columns
     ``share_within_10pct`` and ``rmspe_pct`` (nn-Meter's metrics, the same on every row; also in
     ``df.attrs``). ``canary_ratio`` = the reference kernel's time now / when the table was built: far
     from 1, the machine ran at another speed (load, frequency) and the comparison is not like for like.
@@ -87,7 +93,13 @@ def validate(lut: LUT, networks: Sequence[Any], lr_hw: int | Sequence[int] | Non
         if any(t == title for t, _ in items):
             title = f"{title}#{i}"
         items.append((title, obj))
-    preds = {t: lut.predict(network_kernels(obj, hw)) for t, obj in items}  # missing kernels raise first
+    cal = lut.calibration
+    overlap = sorted({t for t, _ in items} & set(cal.networks if cal else ()))
+    if overlap:
+        raise ValueError(f"held-out networks were used to calibrate the table: {', '.join(overlap)}")
+    kernels = {t: network_kernels(obj, hw) for t, obj in items}
+    preds = {t: lut.predict(kernels[t]) for t in kernels}                  # missing kernels raise first
+    sums = {t: lut.predict(kernels[t], calibrated=False) for t in kernels}
     measured = dict(measured or {})
     todo = [(t, obj) for t, obj in items if t not in measured]
     ratio = math.nan
@@ -101,12 +113,15 @@ def validate(lut: LUT, networks: Sequence[Any], lr_hw: int | Sequence[int] | Non
             if lut.meta.get("canary_ms"):
                 ratio = timed.canary_ms / float(lut.meta["canary_ms"])
     rows = [{"network": t, "lr_hw": f"{hw[0]}x{hw[1]}", "predicted_ms": p, "measured_ms": measured[t],
-             "error_pct": 100.0 * (p - measured[t]) / measured[t]} for t, p in preds.items()]
-    df = pd.DataFrame(rows, columns=["network", "lr_hw", "predicted_ms", "measured_ms", "error_pct"])
+             "error_pct": 100.0 * (p - measured[t]) / measured[t], "predicted_sum_ms": sums[t],
+             "error_sum_pct": 100.0 * (sums[t] - measured[t]) / measured[t]} for t, p in preds.items()]
+    df = pd.DataFrame(rows, columns=["network", "lr_hw", "predicted_ms", "measured_ms", "error_pct",
+                                     "predicted_sum_ms", "error_sum_pct"])
     df["within_10pct"] = df["error_pct"].abs() <= WITHIN
     s = summary(df)
     df["share_within_10pct"] = s["within_10pct"]
     df["rmspe_pct"] = s["rmspe_pct"]
+    df["calibrated"] = cal is not None
     df["canary_ratio"] = ratio
     df["disturbed"] = df["network"].isin(disturbed)  # never timed while both canaries were at their best
     df.attrs.update(s)
