@@ -227,3 +227,88 @@ def test_calibrated_table_predicts_with_the_fit_and_validate_refuses_its_network
     assert LUT.load(tmp_path / "t.json").predict(kernels) == pytest.approx(lut.predict(kernels))
     with pytest.raises(ValueError, match="calibrate the table: calib_net"):
         lut_validation.validate(lut, [("calib_net", _Tiny(1))], 8, measured={"calib_net": 1.0})
+
+
+
+def _fake_timing(monkeypatch, canary=0.05):
+    """Replace LiteRT timing in srlib.latency.lut by fixed values (all clean); returns the keys timed per call."""
+    from srlib.latency import lut as lut_module
+    from srlib.latency.lut_timing import Timed
+
+    calls = []
+
+    def time_files(paths, workdir, **kw):
+        calls.append(sorted(paths))
+        ms = {k: 1e-3 * (1 + len(k) % 7) for k in paths}
+        return Timed(ms, {k: [v] for k, v in ms.items()}, {k: [True] for k in ms}, canary, [canary], [0.03], [])
+
+    monkeypatch.setattr(lut_module, "time_files", time_files)
+    monkeypatch.setattr(lut_module, "canary_ms", lambda *a, **k: canary)
+    return calls
+
+
+def test_kernel_store_shares_kernels_between_tables_and_retimes_after_a_regime_change(tmp_path, monkeypatch):
+    from srlib.latency import kernel_store
+    from srlib.latency import lut as lut_module
+
+    keys = [str(k) for k in trace_kernels(_Tiny(1), 12)]
+    store = kernel_store.KernelStore.for_runtime(threads=1, xnnpack=True, samples=2, rounds=1, root=tmp_path / "store")
+    assert store.models.parent == tmp_path / "store" / "models"
+    assert store.timings.parent.parent == tmp_path / "store" / "timings"
+    # another thread count: its own timings, the same model files
+    other = kernel_store.KernelStore.for_runtime(threads=2, xnnpack=True, samples=2, rounds=1, root=tmp_path / "store")
+    assert other.timings != store.timings and other.models == store.models
+
+    calls = _fake_timing(monkeypatch)
+    a = build_lut(keys[:4], tmp_path / "a", samples=2, rounds=1, store=store, workers=1, log=None)
+    assert a.meta["from_store"] == 0 and calls[-1] == sorted(set(keys[:4]) | {str(OVERHEAD)})
+    assert all(convert.kernel_file(store.models, k).is_file() for k in keys[:4])   # kept in the store
+    assert set(store.entries()) == set(keys[:4]) | {str(OVERHEAD)}
+
+    # the same machine state (canary as stored): shared kernels come from the store, only the rest is timed
+    b = build_lut(keys[2:], tmp_path / "b", samples=2, rounds=1, store=store, workers=1, log=None)
+    shared = {str(OVERHEAD)} | set(keys[2:4])
+    assert b.meta["from_store"] == len(shared) and calls[-1] == sorted(set(keys[4:]) - shared)
+    for k in shared:
+        assert b.entries[k] == a.entries[k]
+    assert set(store.entries()) == set(keys) | {str(OVERHEAD)} and not (tmp_path / "b" / "kernels").exists()
+    assert str(store.timings) in (tmp_path / "b" / "raw.json").read_text()
+
+    # everything stored: nothing is timed
+    build_lut(keys[2:], tmp_path / "b2", samples=2, rounds=1, store=store, workers=1, log=None)
+    assert len(calls) == 2
+
+    # the canary 2x slower than when they were stored: everything is timed again
+    monkeypatch.setattr(lut_module, "canary_ms", lambda *a, **k: 0.1)
+    c = build_lut(keys[2:], tmp_path / "c", samples=2, rounds=1, store=store, workers=1, log=None)
+    assert c.meta["from_store"] == 0 and calls[-1] == sorted(set(keys[2:]) | {str(OVERHEAD)})
+
+
+def test_kernel_store_names_an_unreadable_batch(tmp_path):
+    from srlib.latency import kernel_store
+
+    store = kernel_store.KernelStore.for_runtime(threads=1, xnnpack=True, samples=2, rounds=1, root=tmp_path)
+    store.timings.mkdir(parents=True)
+    (store.timings / "batch-x.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"batch-x\.json.*delete the file"):
+        store.entries()
+
+
+def test_two_table_stages_share_the_machine_store(monkeypatch):
+    from srlib import config
+    from srlib.latency import kernel_store
+
+    calls = _fake_timing(monkeypatch)
+    conv = Kernel.make("conv2d", h=8, w=8, cin=4, cout=4, k=3, stride=1, pad=1, dil=1, groups=1, act="relu")
+    other = Kernel.make("conv2d", h=8, w=8, cin=4, cout=8, k=3, stride=1, pad=1, dil=1, groups=1, act="relu")
+    s1 = lut_stages.lut_stage([], 8, name="lut_a", extra_kernels=[conv], samples=2, rounds=1, profile="smoke",
+                              log=[].append)
+    assert kernel_store.store_root() == config.results_dir("_latency_store")
+    s2 = lut_stages.lut_stage([], 8, name="lut_b", extra_kernels=[conv, other], samples=2, rounds=1, profile="mini",
+                              log=[].append)
+    t1, t2 = lut_stages.load_lut(s1), lut_stages.load_lut(s2)
+    assert t2.meta["from_store"] == 2 and t2.entries[str(conv)] == t1.entries[str(conv)] and str(other) in t2
+    assert calls[-1] == [str(other)]
+    s3 = lut_stages.lut_stage([], 8, name="lut_c", extra_kernels=[other], samples=2, rounds=1, profile="mini",
+                              shared=False, log=[].append)
+    assert lut_stages.load_lut(s3).meta["from_store"] == 0 and calls[-1] == sorted([str(other), str(OVERHEAD)])

@@ -13,7 +13,10 @@ Import the modules directly (nothing heavy is imported here):
   ``extend_lut``, after MFAGAN Sec. 3.6, FBNet and once-for-all; the pieces it is built from:
   :mod:`srlib.latency.networks` (``NetworkSpec``, network kernel lists, ``zoo_config_kernels``),
   :mod:`srlib.latency.convert` (one-kernel models and networks to ``.tflite``, in worker processes) and
-  :mod:`srlib.latency.lut_timing` (``steady_ms``, ``time_files`` with canary kernels).
+  :mod:`srlib.latency.lut_timing` (``steady_ms``, ``time_files`` with canary kernels),
+  :mod:`srlib.latency.kernel_store` (the machine's measured kernels, shared by every table, notebook and
+  profile of one machine and runtime) and :mod:`srlib.latency.lut_calibration` (``a * sum + b * kernels
+  + c`` fitted on calibration networks timed whole).
 * :mod:`srlib.latency.lut_validation` -- ``validate`` on held-out networks (nn-Meter's share within +-10 %
   and RMSPE); :mod:`srlib.latency.lut_stages` -- the cached ``lut_stage`` / ``load_lut`` and
   ``validation_stage``.

@@ -47,11 +47,12 @@ from srlib import io
 from . import bench
 from . import export as ex
 from .convert import convert_kernels, kernel_file
-from .lut_timing import CANARY, Timed, time_files
+from .lut_timing import CANARY, Timed, canary_ms, time_files
 from .networks import network_kernels
 from .trace import OVERHEAD, Kernel
 
 if TYPE_CHECKING:
+    from .kernel_store import KernelStore
     from .lut_calibration import Calibration
 
 __all__ = ["LUT", "Compiled", "runtime_meta", "measure_kernels", "build_lut", "extend_lut"]
@@ -231,23 +232,48 @@ def runtime_meta(runtime: str, threads: int, xnnpack: bool) -> dict[str, Any]:
 
 def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, threads: int = 1,
                     xnnpack: bool = True, samples: int = 10, rounds: int = 5, keep_files: bool = False,
-                    workers: int | None = None, log: Callable[[str], None] = print) -> Timed:
+                    workers: int | None = None, store: "KernelStore | None" = None,
+                    log: Callable[[str], None] = print) -> Timed:
     """Raw steady-state ms of a one-kernel model per unique kernel (invoke overhead included), on LiteRT,
     timed by :func:`~srlib.latency.lut_timing.time_files` (``.ms[key]``).
 
     Phase 1 converts every kernel model into ``workdir/kernels/``
     (:func:`~srlib.latency.convert.convert_kernels`: atomic files, so a killed run resumes there; ``workers``
-    processes); phase 2 times them one at a time; ``workdir/raw.json`` keeps every round's value."""
+    processes); phase 2 times them one at a time; ``workdir/raw.json`` keeps every round's value.
+
+    With a ``store`` (:class:`~srlib.latency.kernel_store.KernelStore`, this machine and runtime), the
+    kernels it holds under the current canary are taken from it, only the others are converted (into the
+    store's model folder, kept there) and timed, and their clean measurements are added to it."""
     workdir = Path(workdir)
     keys = list(dict.fromkeys(str(k) for k in kernels))
-    paths = {key: kernel_file(workdir, key) for key in keys}
-    convert_kernels([k for k in keys if not paths[k].is_file()], workdir, workers=workers, log=log)
-    timed = time_files(paths, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log)
+    reused: dict = {}
+    models = workdir
+    if store is not None:
+        models = store.models
+        now = canary_ms(models, threads=threads, xnnpack=xnnpack)
+        reused = store.reusable(keys, now)
+        if log and reused:
+            log(f"[lut] {len(reused)}/{len(keys)} kernels from the machine's store {store.timings} "
+                f"(canary {now:.4f} ms)")
+    todo = [k for k in keys if k not in reused]
+    paths = {key: kernel_file(models, key) for key in todo}
+    convert_kernels([k for k in todo if not paths[k].is_file()], models, workers=workers, log=log)
+    if paths or store is None:
+        timed = time_files(paths, models, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log)
+    else:   # everything came from the store
+        timed = Timed({}, {}, {}, now, [now], [], [])
+    if store is not None:
+        store.add(timed)
+        timed = Timed({k: (reused[k].ms if k in reused else timed.ms[k]) for k in keys},
+                      {k: (reused[k].rounds_ms if k in reused else timed.rounds_ms[k]) for k in keys},
+                      {k: (reused[k].clean if k in reused else timed.clean[k]) for k in keys},
+                      timed.canary_ms, timed.canary_all, timed.canary_mem_all, timed.disturbed, sorted(reused))
     io.write_json(workdir / "raw.json", {"ms": timed.ms, "rounds_ms": timed.rounds_ms, "clean": timed.clean,
                                          "canary_ms": timed.canary_ms, "canary_all_ms": timed.canary_all,
                                          "canary_mem_all_ms": timed.canary_mem_all,
-                                         "disturbed": timed.disturbed})
-    if not keep_files:
+                                         "disturbed": timed.disturbed, "from_store": timed.from_store,
+                                         "store": str(store.timings) if store is not None else None})
+    if not keep_files and store is None:
         for p in paths.values():
             p.unlink(missing_ok=True)
     return timed
@@ -256,20 +282,22 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
 def build_lut(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, runtime: str = "litert",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               lr_hw: Sequence[int] | None = None, keep_files: bool = False, workers: int | None = None,
-              log: Callable[[str], None] = print) -> LUT:
+              store: "KernelStore | None" = None, log: Callable[[str], None] = print) -> LUT:
     """Measure every unique kernel (plus the invoke overhead) and return the table (see module doc).
     ``keep_files`` keeps the one-kernel models in ``workdir/kernels/`` (for inspection); ``workers``:
-    conversion processes (:func:`~srlib.latency.convert.convert_kernels`)."""
+    conversion processes (:func:`~srlib.latency.convert.convert_kernels`); ``store``: the machine's
+    kernel store to read from and add to (:func:`measure_kernels`)."""
     meta = runtime_meta(runtime, threads, xnnpack)
     keys = [str(OVERHEAD)] + [k for k in dict.fromkeys(str(k) for k in kernels) if k != str(OVERHEAD)]
     timed = measure_kernels(keys, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                            keep_files=keep_files, workers=workers, log=log)
+                            keep_files=keep_files, workers=workers, store=store, log=log)
     raw = timed.ms
     overhead = raw[str(OVERHEAD)]
     entries = {k: (overhead if k == str(OVERHEAD) else raw[k] - overhead) for k in keys}
     meta.update(overhead_ms=overhead, n_kernels=len(keys), samples=samples, rounds=rounds,
                 statistic="min over passes of min over samples (time_files / steady_ms)",
-                canary=str(CANARY), canary_ms=timed.canary_ms, disturbed=len(timed.disturbed))
+                canary=str(CANARY), canary_ms=timed.canary_ms, disturbed=len(timed.disturbed),
+                from_store=len(timed.from_store))
     if lr_hw is not None:
         meta["lr_hw"] = [int(v) for v in lr_hw]
     return LUT(entries, meta)

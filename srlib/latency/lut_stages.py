@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from srlib import io, pipeline
 
-from . import bench, convert, convert_worker, lut_calibration, lut_timing, trace
+from . import bench, convert, convert_worker, kernel_store, lut_calibration, lut_timing, trace
 from . import export as ex
 from . import lut as _lut_module
 from . import lut_validation as _validation_module
@@ -26,7 +26,7 @@ __all__ = ["lut_stage", "calibrate", "load_lut", "validation_stage"]
 
 #: Modules whose code a table build runs (besides this one).
 _BUILD_CODE = (_lut_module, _networks_module, convert, convert_worker, lut_timing, ex, bench, trace, lut_calibration,
-               _validation_module)
+               _validation_module, kernel_store)
 #: Modules whose code a validation runs (besides this one).
 _VALIDATION_CODE = (_lut_module, _validation_module, _networks_module, convert, lut_timing, ex, bench, trace,
                     lut_calibration)
@@ -42,12 +42,16 @@ def _zoo_specs(networks: Sequence[Any], what: str) -> list[NetworkSpec]:
 def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str = "latency_lut",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               extra_kernels: Sequence[Kernel | str] = (), calibration_networks: Sequence[Any] = (),
-              profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
+              shared: bool = True, profile: str | None = None,
+              log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached stage: measure the kernels of ``networks`` and ``calibration_networks`` (zoo specs:
     ``NetworkSpec`` or ``(name, build_kw)``) at ``lr_hw`` plus ``extra_kernels``; with calibration
     networks, also time them whole and fit the table's calibration
     (:mod:`~srlib.latency.lut_calibration`, ``calibration.csv``). Writes ``lut.csv`` and ``lut.json``;
-    load with :func:`load_lut`. A killed run resumes with the converted files already there."""
+    load with :func:`load_lut`. With ``shared`` (default) the kernels come from and go to the machine's
+    kernel store (:mod:`~srlib.latency.kernel_store`): kernels another table, notebook or profile already
+    timed on this machine and runtime are not converted or timed again, and a killed build resumes from
+    what it stored."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
@@ -61,8 +65,10 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
         kernels = [k for s in specs + cal_specs for k in s.kernels(hw)] + [str(k) for k in extra_kernels]
+        store = kernel_store.KernelStore.for_runtime(threads=threads, xnnpack=xnnpack, samples=samples,
+                                                     rounds=rounds) if shared else None
         lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                        lr_hw=hw, log=log)
+                        lr_hw=hw, store=store, log=log)
         lut.meta["networks"] = [s.title for s in specs]
         out: dict[str, Any] = {}
         if cal_specs:

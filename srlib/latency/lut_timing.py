@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -17,7 +17,7 @@ from . import export as ex
 from .convert import kernel_file
 from .trace import Kernel, kernel_module
 
-__all__ = ["steady_ms", "CANARY", "CANARY_MEM", "Timed", "time_files"]
+__all__ = ["steady_ms", "CANARY", "CANARY_MEM", "Timed", "time_files", "canary_ms"]
 
 
 def steady_ms(invoke: Callable[[], Any], *, samples: int = 15, min_sample_s: float = 2e-3,
@@ -70,6 +70,7 @@ class Timed:
     canary_all: list[float]          # every conv canary time
     canary_mem_all: list[float]      # every memory-bound canary time
     disturbed: list[str]             # keys that never got a clean measurement
+    from_store: list[str] = field(default_factory=list)  # keys taken from a kernel store, not timed here
 
 
 def _canary_interpreter(workdir: Path, k: Kernel, threads: int, xnnpack: bool):
@@ -81,6 +82,12 @@ def _canary_interpreter(workdir: Path, k: Kernel, threads: int, xnnpack: bool):
     for d in it.get_input_details():
         it.set_tensor(d["index"], np.random.default_rng(1).random(tuple(d["shape"]), dtype=np.float32))
     return it
+
+
+def canary_ms(workdir: str | os.PathLike, *, threads: int = 1, xnnpack: bool = True, checks: int = 3) -> float:
+    """The compute canary's best time over ``checks`` checks, as :func:`time_files` times it between files."""
+    it = _canary_interpreter(Path(workdir), CANARY, threads, xnnpack)
+    return min(steady_ms(it.invoke, samples=5) for _ in range(checks))
 
 
 def time_files(paths: Mapping[str, Path], workdir: str | os.PathLike, *, threads: int = 1, xnnpack: bool = True,
