@@ -26,3 +26,22 @@ def test_bad_dynamic_and_latency_keys_are_refused_by_name(key, value):
     from srlib import config
     with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
         config.load("smoke", {key: value})
+
+
+def test_lut_rows_predict_each_sub_model_from_one_table_of_its_kernels():
+    from srlib import config
+    from srlib.adasr import experiments
+    from srlib.latency.lut_stages import load_lut, lut_stage
+
+    cfg = config.load("smoke", {"adasr.latency_runtimes": ["litert-xnnpack_t1", "onnxruntime_t1"],
+                                "latency.lr_hw": [8, 8]})
+    rows = experiments.lut_rows(cfg, "carn", {}, [(1, 8), (2, 8)])
+    assert [r["model"] for r in rows] == [experiments.stages.model_id("carn", d, 8) for d in (1, 2)]
+    assert {r["metric"] for r in rows} == {"latency_lut_litert-xnnpack_t1"}   # LiteRT only
+    assert rows[1]["value"] > rows[0]["value"] > 0 and "desktop CPU proxy" in rows[0]["note"]
+    specs = [("carn", {"num_block": d, "num_feat": 8}) for d in (1, 2)]
+    st = lut_stage(specs, (8, 8), name="adasr_lut_litert-xnnpack_t1", threads=1, xnnpack=True, profile="smoke")
+    assert st.skipped and st.name == rows[0]["stage"]                   # the same cached table
+    assert rows[1]["value"] == pytest.approx(load_lut(st).predict(specs[1], (8, 8), calibrated=False))
+    assert experiments.lut_rows(config.load("smoke", {"adasr.latency_runtimes": ["onnxruntime_t1"]}), "carn",
+                                {}, [(1, 8)]) == []

@@ -6,6 +6,7 @@
                      the adaptable model, its ablations, its twins and the zoo's efficient models
     latency_rows     Fig. 4a-c: every sub-model's latency on the desktop runtimes (a (D, W) sub-model of CARN
                      *is* CARN with D blocks and W channels: timed by that architecture, weights irrelevant)
+    lut_rows         Fig. 4a-c's lookup-table predictions beside them (LiteRT configurations only)
     table1_rows      Table 1: our adapted models under the paper's names, beside the printed rows
 """
 from __future__ import annotations
@@ -124,6 +125,36 @@ def latency_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -
             rows += [{**r, "metric": f"latency_{label}"} for r in
                      bench.rows([st["result"]], paper=PAPER, table="fig4", profile=profile.name,
                                 model=stages.model_id(name, d, w), stage=st.name)]
+    return rows
+
+
+def lut_rows(profile, name: str, teacher_kw: Mapping, opts) -> list[dict]:
+    """Fig. 4a-c's lookup-table predictions: for each LiteRT configuration of ``adasr.latency_runtimes``, a
+    table of the isolated kernels of every (D, W) sub-model at ``latency.lr_hw`` (:func:`~srlib.latency.
+    lut_stages.lut_stage`, sharing the machine's kernel store) and each sub-model's predicted latency, the
+    plain sum of its kernels (no calibration: the sub-models' whole-network times never enter the table).
+    Metric ``latency_lut_<configuration>``. The measured rows (:func:`latency_rows`) are medians of
+    back-to-back runs; the table's entries minima (:func:`~srlib.latency.lut_timing.steady_ms`), so the
+    sum is expected a little below them."""
+    from ..latency.lut_stages import load_lut, lut_stage
+
+    lat, rows = profile.latency, []
+    hw = tuple(lat.lr_hw)
+    specs = {(d, w): (name, {**dict(teacher_kw), "num_block": d, "num_feat": w}) for d, w in opts}
+    for label in profile.adasr.latency_runtimes:
+        runtime, xnn, threads = RUNTIMES[label]
+        if runtime != "litert":
+            continue
+        st = lut_stage(list(specs.values()), hw, name=f"adasr_lut_{label}", threads=threads, xnnpack=bool(xnn),
+                       profile=profile.name)
+        table = load_lut(st)
+        for (d, w), spec in specs.items():
+            rows.append(results.row(
+                paper=PAPER, table="fig4", model=stages.model_id(name, d, w), metric=f"latency_lut_{label}",
+                value=table.predict(spec, hw, calibrated=False), unit="ms", profile=profile.name, stage=st.name,
+                note=f"lookup table: sum of {table.meta['n_kernels']}-entry table's isolated kernels, "
+                     f"{table.meta['runtime_version']}, {table.meta['delegate']}, {threads} thread(s), LR "
+                     f"{hw[0]}x{hw[1]}; desktop CPU proxy"))
     return rows
 
 

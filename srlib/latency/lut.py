@@ -20,6 +20,8 @@ runs, each measured once in isolation on the target device. Here:
   in-context cost a sum of isolated kernels misses. ``predict`` applies it when present
   (``calibrated=False`` gives the plain sum).
 * A kernel missing from the table raises ``KeyError`` naming it -- never 0 ms.
+* With a :class:`~srlib.latency.kernel_store.KernelStore` (what the cached stages pass), kernels already
+  timed on this machine and runtime are taken from it and only the others are converted and timed.
 * Validation (:func:`srlib.latency.lut_validation.validate`) compares predictions with whole-network
   measurements on *held-out* networks and reports nn-Meter's accuracy metrics; measured accuracy is in
   that module's docstring.
