@@ -285,7 +285,7 @@ def reuse_op_table() -> Iterator[None]:
     export (``_collect_all_valid_cia_ops``, documented upstream as never modified by its callers); for
     the one-kernel models of a latency table that walk is ~40 % of a conversion. The table depends only
     on the registered operators, which a conversion does not change, so the files are byte-identical
-    (tests/test_latency_convert.py). Where torch no longer has the function, the block runs unchanged."""
+    (tests/test_latency_export.py). Where torch no longer has the function, the block runs unchanged."""
     import functools
     import importlib
 
