@@ -53,9 +53,19 @@ pd.set_option("display.max_colwidth", 120, "display.width", 200)
 
 # %% [markdown]
 # ## Export round-trips
+# Every zoo generator to LiteRT and ONNX at a small input, checked against PyTorch. The same worker pool
+# (one process per core) also converts the files the timings below read -- Table 3's four models and the
+# runtime grid's at 128x128, each verified the same way --; the timings then run one at a time.
 
 # %%
-ex = lx.export_check(cfg)
+lat = cfg.latency
+seed = cfg.mfagan.seeds[0]
+t1 = mx.table1(cfg, seed, mx.cost_model(cfg))
+arch = {"esrgan": ("esrgan", {"num_block": lat.table3_esrgan_blocks}), "srgan": ("srgan", {}),
+        "enhancenet": ("enhancenet", {})}
+name, kw, how = mx.paper_arch(cfg, t1["mfagan_distill_nas_g32_d32"])
+arch["mfagan"] = (name, kw)
+ex = lx.export_check(cfg, timed=lx.timed_exports(cfg, arch, grid=(name, kw)))
 exports = pd.DataFrame(io.read_json(ex.path(ex["exports"])))
 exports[["model", "format", "ok", "max_abs_diff"] + [c for c in ("error",) if c in exports]]
 
@@ -67,13 +77,6 @@ nd.assign(not_delegated=nd.not_delegated.map(lambda d: ", ".join(f"{k} x{len(v)}
 # ## MFAGAN Table 3 and Table 2's latency column (desktop CPU proxy)
 
 # %%
-lat = cfg.latency
-seed = cfg.mfagan.seeds[0]
-t1 = mx.table1(cfg, seed, mx.cost_model(cfg))
-arch = {"esrgan": ("esrgan", {"num_block": lat.table3_esrgan_blocks}), "srgan": ("srgan", {}),
-        "enhancenet": ("enhancenet", {})}
-name, kw, how = mx.paper_arch(cfg, t1["mfagan_distill_nas_g32_d32"])
-arch["mfagan"] = (name, kw)
 timings = [lx.time_model(cfg, n, k, label) for label, (n, k) in arch.items()]
 tab = pd.DataFrame(timings)[["model", "median_ms", "iqr_ms", "repeats", "input_hw", "runtime_version", "delegate", "threads", "machine"]]
 print("MFAGAN model:", how)

@@ -24,6 +24,7 @@ def _check(r: bench.BenchResult, n: int) -> None:
 
 def test_benchmark_stage_times_then_skips(tmp_path):
     logs = []
+    assert not bench.export_done("carn_m", TINY_CARN_M, 16, "tflite", profile="smoke")
     s1 = bench.benchmark_stage("carn_m", TINY_CARN_M, 16, runtime="litert", threads=1, xnnpack=True, repeats=3,
                                warmup=1, profile="smoke", log=logs.append)
     assert not s1.skipped
@@ -34,6 +35,10 @@ def test_benchmark_stage_times_then_skips(tmp_path):
     assert r.input_hw == (16, 16) and r.input_shape == (1, 16, 16, 3)
     assert s1["export"]["max_abs_diff"] <= 1e-4
     assert s1.path("model.tflite").is_file() and s1.path("latency.json").is_file()
+    # the export it made is complete (what the latency notebook's worker pool checks before converting)
+    assert bench.export_done("carn_m", TINY_CARN_M, 16, "tflite", profile="smoke")
+    assert not bench.export_done("carn_m", TINY_CARN_M, 16, "onnx", profile="smoke")
+    assert not bench.export_done("carn_m", {**TINY_CARN_M, "num_feat": 4}, 16, "tflite", profile="smoke")
 
     s2 = bench.benchmark_stage("carn_m", TINY_CARN_M, 16, runtime="litert", threads=1, xnnpack=True, repeats=3,
                                warmup=1, profile="smoke", log=logs.append)

@@ -34,7 +34,7 @@ from srlib import io, pipeline, results
 from . import export as ex
 
 __all__ = ["LABEL", "BenchResult", "machine", "time_calls", "bench_tflite", "bench_onnx", "benchmark",
-           "export_stage", "benchmark_stage", "rows", "runtime_version"]
+           "export_stage", "export_done", "export_in_worker", "benchmark_stage", "rows", "runtime_version"]
 
 LABEL = "desktop CPU proxy"
 RUNTIMES = ("litert", "onnxruntime")
@@ -186,16 +186,12 @@ def stage_name(model_name: str, build_kw: Mapping[str, Any], lr_hw: tuple[int, i
 FORMATS = {"litert": "tflite", "onnxruntime": "onnx"}
 
 
-def export_stage(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int | Sequence[int], fmt: str, *,
-                 seed: int = 0, profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
-    """Cached stage: ``srlib.models.build(model_name, **build_kw)`` (weights seeded with ``seed``) exported to
-    ``fmt`` (``tflite`` | ``onnx``) and verified against PyTorch (:mod:`srlib.latency.export`). The benchmarks
-    of one file -- LiteRT with and without XNNPACK, 1 and 2 threads -- share it: threads and delegate are
-    interpreter options, so the model is converted once (a LiteRT conversion takes seconds to minutes).
-    Outputs: ``file`` (``model.<fmt>`` in the stage folder) and ``export`` (:class:`ExportResult` fields)."""
+def _export_spec(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int | Sequence[int], fmt: str,
+                 seed: int) -> tuple[str, dict[str, Any], Callable[[pipeline.StageContext], dict[str, Any]]]:
+    """(stage name, params, function) of :func:`export_stage`."""
     from importlib import metadata
 
-    from srlib import config, models
+    from srlib import models
 
     if fmt not in ("tflite", "onnx"):
         raise ValueError(f"unknown export format {fmt!r}; valid: tflite, onnx")
@@ -219,8 +215,42 @@ def export_stage(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int
         return json.loads(json.dumps({"file": f"model.{fmt}", "export": res.to_dict()}, default=io._json_default))
 
     kw = f"_{_digest(build_kw)}" if build_kw else ""
-    return pipeline.stage(f"export_{model_name}{kw}_{fmt}_{hw[0]}x{hw[1]}", params, fn, profile=config.profile_name(profile),
-                          seed=seed, code=[ex], log=log)
+    return f"export_{model_name}{kw}_{fmt}_{hw[0]}x{hw[1]}", params, fn
+
+
+def export_stage(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int | Sequence[int], fmt: str, *,
+                 seed: int = 0, profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
+    """Cached stage: ``srlib.models.build(model_name, **build_kw)`` (weights seeded with ``seed``) exported to
+    ``fmt`` (``tflite`` | ``onnx``) and verified against PyTorch (:mod:`srlib.latency.export`). The benchmarks
+    of one file -- LiteRT with and without XNNPACK, 1 and 2 threads -- share it: threads and delegate are
+    interpreter options, so the model is converted once (a LiteRT conversion takes seconds to minutes).
+    Outputs: ``file`` (``model.<fmt>`` in the stage folder) and ``export`` (:class:`ExportResult` fields).
+    :func:`export_done` says whether it is made; :func:`export_in_worker` makes it in a worker process."""
+    from srlib import config
+
+    name, params, fn = _export_spec(model_name, build_kw, lr_hw, fmt, seed)
+    return pipeline.stage(name, params, fn, profile=config.profile_name(profile), seed=seed, code=[ex], log=log)
+
+
+def export_done(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int | Sequence[int], fmt: str, *,
+                seed: int = 0, profile: str | None = None) -> bool:
+    """Whether :func:`export_stage` with these arguments is complete (a call would convert nothing)."""
+    from srlib import config
+
+    name, params, fn = _export_spec(model_name, build_kw, lr_hw, fmt, seed)
+    params = json.loads(json.dumps(params, sort_keys=True, default=io._json_default))   # as pipeline.stage keys them
+    manifest = pipeline.stage_dir(config.profile_name(profile), name) / pipeline.MANIFEST
+    if pipeline.forced(name) or not manifest.is_file():
+        return False
+    m = io.read_json(manifest)
+    return bool(m.get("complete")) and m.get("key") == pipeline.stage_key(name, params, pipeline.code_version(fn, ex))
+
+
+def export_in_worker(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: Sequence[int], fmt: str,
+                     seed: int, profile: str) -> dict[str, Any]:
+    """:func:`export_stage` as a "call" task of :func:`srlib.latency.convert.run_tasks` (JSON in and out)."""
+    st = export_stage(model_name, build_kw, lr_hw, fmt, seed=seed, profile=profile, log=lambda _: None)
+    return {"stage": st.name, "file": st["file"]}
 
 
 def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, lr_hw: int | Sequence[int] = 64,

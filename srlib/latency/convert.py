@@ -14,14 +14,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import torch
+import torch.nn as nn
+
 from srlib import io
 
 from . import export as ex
 from .networks import NetworkSpec, as_spec
 from .trace import Kernel, kernel_module
 
-__all__ = ["kernel_file", "convert_one", "default_workers", "convert_kernels", "convert_networks", "network_file",
-           "run_tasks", "run_task", "task_output"]
+__all__ = ["kernel_file", "convert_one", "convert_batch", "default_workers", "convert_kernels", "convert_networks",
+           "network_file", "run_tasks", "run_task", "task_output", "task_done", "BATCH"]
+
+#: Kernels converted together in one litert-torch conversion (:func:`convert_batch`): ~5 s a batch here.
+BATCH = 32
 
 
 def kernel_file(workdir: str | os.PathLike, key: Kernel | str) -> Path:
@@ -39,6 +45,78 @@ def convert_one(key: str, path: str | os.PathLike) -> None:
     ex.convert_tflite(module, inputs, path, channel_last=(layout == "nchw"))
 
 
+class _Batch(nn.Module):
+    """Independent one-kernel modules side by side: ``forward(*inputs)`` feeds each its own inputs and
+    returns all their outputs, flattened in order."""
+
+    def __init__(self, mods: Sequence[nn.Module], n_inputs: Sequence[int]) -> None:
+        super().__init__()
+        self.mods = nn.ModuleList(mods)
+        self.n_inputs = list(n_inputs)
+
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out: list[torch.Tensor] = []
+        i = 0
+        for m, n in zip(self.mods, self.n_inputs):
+            y = m(*xs[i:i + n])
+            out.extend(y if isinstance(y, (tuple, list)) else [y])
+            i += n
+        return tuple(out)
+
+
+def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
+    """Write the one-kernel models of ``keys`` to :func:`kernel_file` from ONE litert-torch conversion of
+    all of them side by side, split afterwards into one model per kernel (:mod:`.tflite_split`; the parts
+    equal the kernels converted alone, op for op, tensor for tensor, constant byte for constant byte --
+    tests/test_latency_lut.py). Every kernel keeps the channel-last wrapping :func:`convert_one` gives it.
+    A batch that fails to convert or to split is converted one kernel at a time, so an error names its
+    kernel. Files already there are skipped; each is written atomically. Returns how many were written
+    from a batch."""
+    import litert_torch
+
+    from . import tflite_split
+
+    workdir = Path(workdir)
+    todo = [k for k in dict.fromkeys(str(k) for k in keys) if not kernel_file(workdir, k).is_file()]
+    if len(todo) < 2:
+        for k in todo:
+            convert_one(k, kernel_file(workdir, k))
+        return 0
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    mods, args, n_in, groups = [], [], [], []
+    for k in todo:
+        module, inputs, layout = kernel_module(k)
+        if layout == "nchw":   # as convert_one: NHWC inputs and output through to_channel_last_io
+            rank4 = [i for i, t in enumerate(inputs) if t.dim() == 4]
+            module = litert_torch.to_channel_last_io(module, args=rank4, outputs=[0])
+            inputs = [t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in inputs]
+        with torch.no_grad():
+            y = module.eval()(*inputs)
+        n_out = len(y) if isinstance(y, (tuple, list)) else 1
+        start = sum(len(g) for g in groups)
+        groups.append(list(range(start, start + n_out)))
+        mods.append(module)
+        args.extend(inputs)
+        n_in.append(len(inputs))
+    first = kernel_file(workdir, todo[0])
+    try:
+        with ex._temp_beside(first, ".batch.tflite") as tmp:
+            ex.convert_tflite(_Batch(mods, n_in), args, tmp, channel_last=False)
+            parts = tflite_split.split_outputs(tflite_split.read(tmp), groups)
+    except Exception:   # converted one by one below, where an error names its kernel
+        parts = None
+    if parts is None:
+        for k in todo:
+            convert_one(k, kernel_file(workdir, k))
+        return 0
+    for k, part in zip(todo, parts):
+        path = kernel_file(workdir, k)
+        with ex._temp_beside(path, ".tflite") as tmp:
+            tflite_split.write(part, tmp)
+            ex._commit(tmp, path)
+    return len(todo)
+
+
 def default_workers() -> int:
     """Conversion processes: one per core, at most 4 (each holds torch + litert-torch, ~1 GB)."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -48,14 +126,18 @@ def convert_kernels(keys: Sequence[str], workdir: str | os.PathLike, *, workers:
                     log: Callable[[str], None] | None = print) -> None:
     """Write the one-kernel ``.tflite`` model of every key to :func:`kernel_file` (skipping existing ones).
 
-    litert-torch conversion (torch.export + lowering, ~1 s a kernel, single-threaded Python) dominates a
-    table's build time, so with ``workers > 1`` the keys are converted by that many worker processes
-    (:func:`run_tasks`). Kernel models are seeded and every file is written atomically, so the files -- and
-    the table timed from them afterwards, one kernel at a time -- do not depend on ``workers``; a killed
+    litert-torch conversion (torch.export + lowering, single-threaded Python) dominates a table's build
+    time: ~0.7 s a kernel converted alone, ~0.13 s in batches of :data:`BATCH` (:func:`convert_batch`).
+    With ``workers > 1`` the batches are converted by that many worker processes (:func:`run_tasks`).
+    Kernel models are seeded and every file is written atomically, so the files -- and the table timed
+    from them afterwards, one kernel at a time -- do not depend on ``workers`` or the batching; a killed
     build resumes with the files already there."""
     workdir = Path(workdir)
-    todo = [k for k in dict.fromkeys(keys) if not kernel_file(workdir, k).is_file()]
-    run_tasks([{"kind": "kernel", "key": k} for k in todo], workdir, workers=workers, log=log, what="kernel models")
+    todo = [str(k) for k in dict.fromkeys(keys) if not kernel_file(workdir, k).is_file()]
+    workers = workers or default_workers()
+    size = max(1, min(BATCH, -(-len(todo) // workers)))   # at least one batch a worker
+    tasks = [{"kind": "kernels", "keys": todo[i:i + size]} for i in range(0, len(todo), size)]
+    run_tasks(tasks, workdir, workers=workers, log=log, what="kernel batches")
 
 
 def convert_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: str | os.PathLike, *,
@@ -75,8 +157,11 @@ def convert_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: s
 
 
 def task_output(task: Mapping[str, Any], workdir: str | os.PathLike) -> Path:
-    """The file a task of :func:`run_tasks` writes (atomically); it exists once the task is done."""
+    """The file a task of :func:`run_tasks` writes (atomically); it exists once the task is done (a
+    "kernels" batch: the last of its files)."""
     workdir = Path(workdir)
+    if task["kind"] == "kernels":
+        return kernel_file(workdir, task["keys"][-1])
     if task["kind"] == "kernel":
         return kernel_file(workdir, task["key"])
     if task["kind"] == "network":
@@ -86,12 +171,21 @@ def task_output(task: Mapping[str, Any], workdir: str | os.PathLike) -> Path:
     raise ValueError(f"unknown conversion task kind {task['kind']!r}")
 
 
+def task_done(task: Mapping[str, Any], workdir: str | os.PathLike) -> bool:
+    """Whether every file of a task of :func:`run_tasks` is there."""
+    if task["kind"] == "kernels":
+        return all(kernel_file(workdir, k).is_file() for k in task["keys"])
+    return task_output(task, workdir).is_file()
+
+
 def run_task(task: Mapping[str, Any], workdir: str | os.PathLike) -> None:
-    """Do one task of :func:`run_tasks` in this process (nothing if its output exists)."""
-    out = task_output(task, workdir)
-    if out.is_file():
+    """Do one task of :func:`run_tasks` in this process (nothing if its outputs exist)."""
+    if task_done(task, workdir):
         return
-    if task["kind"] == "kernel":
+    out = task_output(task, workdir)
+    if task["kind"] == "kernels":
+        convert_batch(task["keys"], workdir)
+    elif task["kind"] == "kernel":
         convert_one(task["key"], out)
     elif task["kind"] == "network":
         _convert_network(NetworkSpec(task["name"], dict(task["build_kw"])), ex.hw_pair(task["lr_hw"]),
@@ -107,14 +201,14 @@ def run_task(task: Mapping[str, Any], workdir: str | os.PathLike) -> None:
 
 def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *, workers: int | None = None,
               log: Callable[[str], None] | None = print, what: str = "files") -> None:
-    """Run conversion tasks (dicts: ``kind`` "kernel" | "network" | "call", see :func:`run_task`), in
+    """Run conversion tasks (dicts: ``kind`` "kernels" | "kernel" | "network" | "call", see :func:`run_task`), in
     this process or, with ``workers > 1`` (default :func:`default_workers`), in that many worker processes
     (``python -m srlib.latency.convert_worker``: separate interpreters, so no fork of a process that holds
     OpenMP threads and no re-import of the caller's script). Workers take the next unclaimed task in the
     given order (put the largest first), so they stay busy to the end. Every output is written atomically:
     a killed run resumes with the outputs already there."""
     workdir = Path(workdir)
-    todo = [t for t in tasks if not task_output(t, workdir).is_file()]
+    todo = [t for t in tasks if not task_done(t, workdir)]
     if not todo:
         return
     workers = min(workers or default_workers(), len(todo))
@@ -153,7 +247,7 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
                                                 str(job)], stdout=subprocess.DEVNULL, stderr=err, env=env), errlog))
         while any(p.poll() is None for p, _ in procs):
             time.sleep(0.5)
-            progress(sum(task_output(t, workdir).is_file() for t in todo))
+            progress(sum(task_done(t, workdir) for t in todo))
     finally:
         for p, _ in procs:
             if p.poll() is None:

@@ -5,9 +5,10 @@ V100 server (Table 2).
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from .. import io, pipeline, results
 from ..models import build
@@ -72,7 +73,25 @@ def export_record(name: str, fmt: str, lr_hw: tuple[int, int], workdir: str) -> 
     return rec
 
 
-def export_check(profile, workers: int | None = None) -> pipeline.StageResult:
+def timed_exports(profile, models: Mapping[str, tuple[str, dict]], grid: tuple[str, dict] | None = None
+                  ) -> list[tuple[str, dict, str]]:
+    """The exported files the timings of the latency notebook read, as (zoo name, build kw, format):
+    every model of ``models`` (label -> (name, build kw)) to LiteRT, and the runtime grid's model also to
+    ONNX (:func:`time_model`, :func:`runtime_grid`; all at ``latency.lr_hw``)."""
+    out = [(n, dict(kw), "tflite") for n, kw in models.values()]
+    if grid is not None:
+        out += [(grid[0], dict(grid[1]), fmt) for fmt in ("tflite", "onnx")]
+    seen, uniq = set(), []
+    for n, kw, fmt in out:
+        key = (n, json.dumps(kw, sort_keys=True, default=str), fmt)
+        if key not in seen:
+            seen.add(key)
+            uniq.append((n, kw, fmt))
+    return uniq
+
+
+def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str, dict, str]] = ()
+                 ) -> pipeline.StageResult:
     """Every model of ``latency.export_models`` (the published architecture, seeded random weights) to
     LiteRT .tflite and ONNX, each checked against PyTorch (max abs difference, 1e-4 fp32 tolerance);
     a runtime that cannot take an op is recorded with the op's name.
@@ -80,26 +99,47 @@ def export_check(profile, workers: int | None = None) -> pipeline.StageResult:
     The round trips (torch.export + lowering, single-threaded Python) run in ``workers`` worker processes
     (:func:`srlib.latency.convert.run_tasks`, default one per core, at most 4), largest models first; each
     record is the same in any process (seeded weights and inputs) and is kept as a file, so a killed check
-    resumes; the records keep the profile's order."""
+    resumes; the records keep the profile's order.
+
+    ``timed`` (:func:`timed_exports`): the exports at ``latency.lr_hw`` that the timings read afterwards
+    (each its own cached :func:`srlib.latency.bench.export_stage`, verified the same way); those not made
+    yet are converted in the same pool, so both cores stay busy to the end instead of converting Table 3's
+    ESRGAN alone after the check. Nothing is timed here: timings run afterwards, one at a time."""
     lat = profile.latency
     params = {"models": list(lat.export_models), "lr_hw": list(lat.export_lr_hw), "tol": export.TOL}
+    hw, lr = tuple(lat.export_lr_hw), list(lat.lr_hw)
 
-    def run(ctx):
+    def size(name: str, kw: Mapping[str, Any] | None = None) -> int:   # parameters: the order of the pool
         from .networks import NetworkSpec
 
-        hw = tuple(lat.export_lr_hw)
+        return sum(p.numel() for p in NetworkSpec(name, dict(kw or {})).build(meta=True).parameters())
+
+    def pending_tasks(workdir: Path) -> list[tuple[int, dict]]:
+        return [(size(name, kw), {"kind": "call", "fn": "srlib.latency.bench:export_in_worker",
+                                  "args": [name, kw, lr, fmt, 0, profile.name], "out": str(workdir / f"timed-{i}.json")})
+                for i, (name, kw, fmt) in enumerate(timed)
+                if not bench.export_done(name, kw, lr, fmt, profile=profile.name)]
+
+    def run(ctx):
         jobs = [(name, fmt) for name in lat.export_models for fmt in ("tflite", "onnx")]
-        size = {name: sum(p.numel() for p in NetworkSpec(name).build(meta=True).parameters())
-                for name in lat.export_models}
+        sizes = {name: size(name) for name in lat.export_models}
         out = {j: ctx.path(f"{j[0]}.{j[1]}.json") for j in jobs}
-        tasks = [{"kind": "call", "fn": "srlib.latency.experiments:export_record", "args": [*j, list(hw), str(ctx.dir)],
-                  "out": str(out[j])} for j in sorted(jobs, key=lambda j: -size[j[0]])]
-        convert.run_tasks(tasks, ctx.dir, workers=workers, log=print, what="export round trips")
+        tasks = [(sizes[j[0]], {"kind": "call", "fn": "srlib.latency.experiments:export_record",
+                                "args": [*j, list(hw), str(ctx.dir)], "out": str(out[j])}) for j in jobs]
+        tasks += pending_tasks(ctx.path("timed"))
+        convert.run_tasks([t for _, t in sorted(tasks, key=lambda t: -t[0])], ctx.dir, workers=workers, log=print,
+                          what="export round trips and timed exports")
         recs = {j: io.read_json(out[j]) for j in jobs}
         io.write_json(ctx.path("exports.json"), [recs[j] for j in jobs])
         return {"exports": "exports.json"}
 
-    return pipeline.stage("latency_export_check", params, run, profile=profile.name, code=[export, export_record])
+    st = pipeline.stage("latency_export_check", params, run, profile=profile.name, code=[export, export_record, bench])
+    with tempfile.TemporaryDirectory(prefix=".timed-", dir=st.dir) as d:   # the check was made before them
+        rest = pending_tasks(Path(d))
+        if rest:
+            convert.run_tasks([t for _, t in sorted(rest, key=lambda t: -t[0])], d, workers=workers, log=print,
+                              what="timed exports")
+    return st
 
 
 def time_model(profile, model_name: str, build_kw: dict, label: str) -> dict:

@@ -82,12 +82,12 @@ class KernelStore:
     """The kernels stored for one runtime configuration on this machine (see module doc)."""
 
     def __init__(self, root: str | os.PathLike, runtime: Mapping[str, Any]):
-        from . import convert, convert_worker, export, lut_timing, trace
+        from . import convert, convert_worker, export, lut_timing, tflite_split, trace
 
         self.root = Path(root)
         self.runtime = dict(runtime)
         conv = {"converter": export._tool_version("litert-torch"), "torch": _torch_version(),
-                "code": pipeline.code_version(convert, convert_worker, export, trace)}
+                "code": pipeline.code_version(convert, convert_worker, export, tflite_split, trace)}
         self.models = self.root / "models" / _digest(conv)
         run = {**self.runtime, "code": pipeline.code_version(lut_timing)}
         self.timings = self.root / "timings" / machine_key() / _digest(run)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from srlib import io, pipeline
 
-from . import bench, convert, convert_worker, kernel_store, lut_calibration, lut_timing, trace
+from . import bench, convert, convert_worker, kernel_store, lut_calibration, lut_timing, tflite_split, trace
 from . import export as ex
 from . import lut as _lut_module
 from . import lut_validation as _validation_module
@@ -25,8 +25,8 @@ from .trace import Kernel
 __all__ = ["lut_stage", "calibrate", "load_lut", "validation_stage"]
 
 #: Modules whose code a table build runs (besides this one).
-_BUILD_CODE = (_lut_module, _networks_module, convert, convert_worker, lut_timing, ex, bench, trace, lut_calibration,
-               _validation_module, kernel_store)
+_BUILD_CODE = (_lut_module, _networks_module, convert, convert_worker, tflite_split, lut_timing, ex, bench, trace,
+               lut_calibration, _validation_module, kernel_store)
 #: Modules whose code a validation runs (besides this one).
 _VALIDATION_CODE = (_lut_module, _validation_module, _networks_module, convert, lut_timing, ex, bench, trace,
                     lut_calibration)
