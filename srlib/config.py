@@ -97,6 +97,7 @@ class LatencyConfig:
     threads: int = 1
     warmup: int = 5
     repeats: int = 20
+    max_secs: float = 150.0                   # timed runs of one benchmark stop after this (>= 3 runs; benchmark_model's --max_secs)
     export_lr_hw: tuple[int, ...] = (32, 32)  # export round-trip checks
     export_models: tuple[str, ...] = ("esrgan", "srgan", "enhancenet", "feqe", "imdn", "rfdn", "carn", "carn_m",
                                       "fmen", "rcan", "tpsr", "mfanet")
@@ -113,6 +114,8 @@ class LatencyConfig:
         _choice(f"{where}.validation_set", self.validation_set, ("full", "small"))
         _positive(f"{where}.table3_esrgan_blocks", self.table3_esrgan_blocks)
         _positive(f"{where}.repeats", self.repeats)
+        if not self.max_secs > 0:
+            raise ConfigError(f"{where}.max_secs must be > 0 seconds, got {self.max_secs}")
         if self.warmup < 0:
             raise ConfigError(f"{where}.warmup must be >= 0")
 

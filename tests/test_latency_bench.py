@@ -1,4 +1,6 @@
 """Desktop benchmarks: sane statistics, labels, the cached stage, tidy rows."""
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -81,5 +83,11 @@ def test_time_calls_validates():
     assert t.shape == (5,) and (t >= 0).all()
     with pytest.raises(ValueError):
         bench.time_calls(lambda: None, 0, 1)
+    # max_s ends the timed calls early, but never before MIN_RUNS of them; without it every repeat runs
+    slow = bench.time_calls(lambda: time.sleep(0.01), 10, 0, max_s=0.015)
+    assert len(slow) == bench.MIN_RUNS and (slow >= 9.0).all()
+    assert len(bench.time_calls(lambda: None, 7, 0, max_s=10.0)) == 7
+    with pytest.raises(ValueError, match="max_s"):
+        bench.time_calls(lambda: None, 3, 0, max_s=0)
     assert bench.stage_name("carn", {}, (16, 16), "litert", 1, False) == "latency_carn_litert-builtin_t1_16x16"
     assert bench.stage_name("carn", {"num_feat": 8}, (16, 16), "onnxruntime", 2, True).startswith("latency_carn_")

@@ -109,3 +109,22 @@ def test_reuse_op_table_gives_the_same_file_and_restores_torch(tmp_path, monkeyp
     monkeypatch.setattr(ex, "reuse_op_table", contextlib.nullcontext)
     ex.convert_tflite(conv, x, tmp_path / "plain.tflite")
     assert (tmp_path / "reused.tflite").read_bytes() == (tmp_path / "plain.tflite").read_bytes()
+
+
+def test_export_check_converts_timed_exports_in_its_pool_and_reuses_a_published_one():
+    """The latency notebook's check: round trips and the files its timings read in one worker pool; a zoo
+    model the timings export at its published architecture is not converted a second time."""
+    from srlib import config, io
+    from srlib.latency import bench
+    from srlib.latency import experiments as lx
+
+    cfg = config.load("smoke", {"latency.export_models": ["tpsr"], "latency.export_lr_hw": [8, 8],
+                                "latency.lr_hw": [12, 12]})
+    timed = lx.timed_exports(cfg, {"a": ("tpsr", {})}, grid=("carn_m", SMALL_CARN))
+    assert timed == [("tpsr", {}, "tflite"), ("carn_m", SMALL_CARN, "tflite"), ("carn_m", SMALL_CARN, "onnx")]
+    st = lx.export_check(cfg, workers=2, timed=timed)
+    assert all(bench.export_done(n, kw, 12, fmt, profile="smoke") for n, kw, fmt in timed)
+    recs = {r["format"]: r for r in io.read_json(st.path(st["exports"]))}
+    assert recs["tflite"]["lr_hw"] == [12, 12] and recs["tflite"]["from_stage"].startswith("export_tpsr_tflite")
+    assert recs["onnx"]["lr_hw"] == [8, 8] and all(r["ok"] and r["max_abs_diff"] <= 1e-4 for r in recs.values())
+    assert st.manifest["params"]["tflite_from_timed"] == ["tpsr"]

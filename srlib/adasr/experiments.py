@@ -120,7 +120,7 @@ def latency_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -
         for label in profile.adasr.latency_runtimes:
             runtime, xnn, threads = RUNTIMES[label]
             st = bench.benchmark_stage(name, kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
-                                       xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup,
+                                       xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup, max_s=lat.max_secs,
                                        profile=profile.name, seed=seed)
             rows += [{**r, "metric": f"latency_{label}"} for r in
                      bench.rows([st["result"]], paper=PAPER, table="fig4", profile=profile.name,

@@ -106,19 +106,30 @@ class BenchResult:
                 f"{self.machine}; {self.label}, not mobile latency")
 
 
-def time_calls(fn: Callable[[], Any], repeats: int, warmup: int) -> np.ndarray:
-    """``warmup`` untimed calls, then ``repeats`` timed ones; ms per call."""
+#: Fewest timed runs when ``max_s`` cuts a timing short.
+MIN_RUNS = 3
+
+
+def time_calls(fn: Callable[[], Any], repeats: int, warmup: int, max_s: float | None = None) -> np.ndarray:
+    """``warmup`` untimed calls, then ``repeats`` timed ones; ms per call. ``max_s``: stop once the timed
+    calls have taken that many seconds, after at least :data:`MIN_RUNS` (as LiteRT's ``benchmark_model``
+    caps a run with ``--max_secs``): a model that takes seconds a call gets fewer repeats, and the
+    result says how many (``repeats``)."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if max_s is not None and max_s <= 0:
+        raise ValueError(f"max_s must be > 0, got {max_s}")
     for _ in range(warmup):
         fn()
-    out = np.empty(repeats)
+    out = []
     clock = time.perf_counter
     for i in range(repeats):
         t = clock()
         fn()
-        out[i] = clock() - t
-    return out * 1e3
+        out.append(clock() - t)
+        if max_s is not None and i + 1 >= MIN_RUNS and sum(out) >= max_s:
+            break
+    return np.asarray(out) * 1e3
 
 
 def _result(runtime: str, threads: int, delegate: str, hw: tuple[int, int], shape: Sequence[int],
@@ -130,7 +141,7 @@ def _result(runtime: str, threads: int, delegate: str, hw: tuple[int, int], shap
 
 
 def bench_tflite(path: str | os.PathLike, *, threads: int = 1, xnnpack: bool = True, repeats: int = 50,
-                 warmup: int = 10, seed: int = 0) -> BenchResult:
+                 warmup: int = 10, seed: int = 0, max_s: float | None = None) -> BenchResult:
     """Time a ``.tflite`` file on the LiteRT interpreter (XNNPACK on or off)."""
     it = ex.litert_interpreter(path, threads=threads, xnnpack=xnnpack)
     inp = it.get_input_details()
@@ -139,20 +150,20 @@ def bench_tflite(path: str | os.PathLike, *, threads: int = 1, xnnpack: bool = T
         it.set_tensor(d["index"], rng.random(tuple(d["shape"]), dtype=np.float32))
     shape = tuple(int(v) for v in inp[0]["shape"])
     hw = (shape[1], shape[2]) if len(shape) == 4 else (0, 0)
-    t = time_calls(it.invoke, repeats, warmup)
-    return _result("litert", threads, "xnnpack" if xnnpack else "none (built-in kernels)", hw, shape, t, repeats,
+    t = time_calls(it.invoke, repeats, warmup, max_s)
+    return _result("litert", threads, "xnnpack" if xnnpack else "none (built-in kernels)", hw, shape, t, len(t),
                    warmup, str(path))
 
 
 def bench_onnx(path: str | os.PathLike, *, threads: int = 1, repeats: int = 50, warmup: int = 10,
-               seed: int = 0) -> BenchResult:
+               seed: int = 0, max_s: float | None = None) -> BenchResult:
     """Time an ONNX file on onnxruntime's CPUExecutionProvider."""
     sess = ex.onnx_session(path, threads=threads)
     rng = np.random.default_rng(seed)
     feeds = {i.name: rng.random(tuple(i.shape), dtype=np.float32) for i in sess.get_inputs()}
     shape = tuple(int(v) for v in sess.get_inputs()[0].shape)
-    t = time_calls(lambda: sess.run(None, feeds), repeats, warmup)
-    return _result("onnxruntime", threads, "CPUExecutionProvider", (shape[2], shape[3]), shape, t, repeats, warmup,
+    t = time_calls(lambda: sess.run(None, feeds), repeats, warmup, max_s)
+    return _result("onnxruntime", threads, "CPUExecutionProvider", (shape[2], shape[3]), shape, t, len(t), warmup,
                    str(path))
 
 
@@ -255,13 +266,13 @@ def export_in_worker(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw:
 
 def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, lr_hw: int | Sequence[int] = 64,
                     runtime: str = "litert", threads: int = 1, xnnpack: bool = True, repeats: int = 50,
-                    warmup: int = 10, profile: str | None = None, *, seed: int = 0,
+                    warmup: int = 10, profile: str | None = None, *, seed: int = 0, max_s: float | None = None,
                     log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached stage: build ``srlib.models.build(model_name, **build_kw)`` (seeded random weights: latency
     does not depend on the values), export, verify (the file from :func:`export_stage`, shared by every
     thread count and delegate), time. ``stage["result"]`` is the :class:`BenchResult` as a dict
     (``BenchResult.from_dict``); files: ``model.tflite`` / ``model.onnx`` (a copy), ``latency.json``. A second
-    call with the same arguments reads the manifest and measures nothing."""
+    call with the same arguments reads the manifest and measures nothing. ``max_s``: see :func:`time_calls`."""
     from srlib import config
 
     build_kw = dict(build_kw or {})
@@ -271,6 +282,8 @@ def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, 
               "threads": int(threads), "xnnpack": bool(xnnpack) if runtime == "litert" else None,
               "repeats": int(repeats), "warmup": int(warmup), "seed": seed, "machine": machine(),
               "runtime_version": runtime_version(runtime)}
+    if max_s is not None:   # absent from the key otherwise, so timings made before it stay valid
+        params["max_s"] = float(max_s)
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
         import shutil
@@ -280,7 +293,7 @@ def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, 
         exp = ex.ExportResult(**{**made["export"], "path": str(ctx.path(made["file"]))})
         shutil.copyfile(made.path(made["file"]), exp.path)
         timer = bench_tflite if runtime == "litert" else bench_onnx
-        res = timer(exp.path, threads=threads, repeats=repeats, warmup=warmup,
+        res = timer(exp.path, threads=threads, repeats=repeats, warmup=warmup, max_s=max_s,
                     **({"xnnpack": xnnpack} if runtime == "litert" else {}))
         res.model = model_name
         io.write_json(ctx.path("latency.json"), {"result": res.to_dict(), "export": exp.to_dict()})

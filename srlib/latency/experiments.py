@@ -73,6 +73,20 @@ def export_record(name: str, fmt: str, lr_hw: tuple[int, int], workdir: str) -> 
     return rec
 
 
+def table3_models(profile, mfagan: tuple[str, dict]) -> dict[str, tuple[str, dict]]:
+    """MFAGAN Table 3's models, label -> (zoo name, build kw): ESRGAN with ``latency.table3_esrgan_blocks``
+    RRDBs (no build kw when that is the zoo's default, the published 23, so its export is the one the
+    export check takes), SRGAN, EnhanceNet, and ``mfagan`` (our searched SubGenerator, from the caller)."""
+    import inspect
+
+    from .. import models
+
+    default = inspect.signature(models._REGISTRY["esrgan"]).parameters["num_block"].default
+    blocks = profile.latency.table3_esrgan_blocks
+    return {"esrgan": ("esrgan", {} if blocks == default else {"num_block": blocks}), "srgan": ("srgan", {}),
+            "enhancenet": ("enhancenet", {}), "mfagan": (mfagan[0], dict(mfagan[1]))}
+
+
 def timed_exports(profile, models: Mapping[str, tuple[str, dict]], grid: tuple[str, dict] | None = None
                   ) -> list[tuple[str, dict, str]]:
     """The exported files the timings of the latency notebook read, as (zoo name, build kw, format):
@@ -104,10 +118,16 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
     ``timed`` (:func:`timed_exports`): the exports at ``latency.lr_hw`` that the timings read afterwards
     (each its own cached :func:`srlib.latency.bench.export_stage`, verified the same way); those not made
     yet are converted in the same pool, so both cores stay busy to the end instead of converting Table 3's
-    ESRGAN alone after the check. Nothing is timed here: timings run afterwards, one at a time."""
+    ESRGAN alone after the check. Nothing is timed here: timings run afterwards, one at a time. A zoo
+    model exported to LiteRT at its published architecture among them (Table 3's ESRGAN, SRGAN,
+    EnhanceNet) is not converted a second time at ``export_lr_hw``: its record is that export's (the
+    same seeded weights and tolerance, at the larger input; the record's ``lr_hw`` says which)."""
     lat = profile.latency
-    params = {"models": list(lat.export_models), "lr_hw": list(lat.export_lr_hw), "tol": export.TOL}
     hw, lr = tuple(lat.export_lr_hw), list(lat.lr_hw)
+    shared = [n for n in lat.export_models if (n, {}, "tflite") in [(t[0], dict(t[1]), t[2]) for t in timed]]
+    params = {"models": list(lat.export_models), "lr_hw": list(hw), "tol": export.TOL}
+    if shared:   # absent otherwise, so a check made without them stays valid
+        params.update(tflite_from_timed=shared, timed_lr_hw=lr)
 
     def size(name: str, kw: Mapping[str, Any] | None = None) -> int:   # parameters: the order of the pool
         from .networks import NetworkSpec
@@ -125,11 +145,20 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
         sizes = {name: size(name) for name in lat.export_models}
         out = {j: ctx.path(f"{j[0]}.{j[1]}.json") for j in jobs}
         tasks = [(sizes[j[0]], {"kind": "call", "fn": "srlib.latency.experiments:export_record",
-                                "args": [*j, list(hw), str(ctx.dir)], "out": str(out[j])}) for j in jobs]
+                                "args": [*j, list(hw), str(ctx.dir)], "out": str(out[j])})
+                 for j in jobs if not (j[1] == "tflite" and j[0] in shared)]
         tasks += pending_tasks(ctx.path("timed"))
         convert.run_tasks([t for _, t in sorted(tasks, key=lambda t: -t[0])], ctx.dir, workers=workers, log=print,
                           what="export round trips and timed exports")
-        recs = {j: io.read_json(out[j]) for j in jobs}
+        for name in shared:   # made in the pool above: read back, nothing converted here
+            st = bench.export_stage(name, {}, lr, "tflite", profile=profile.name, log=lambda _: None)
+            e = st["export"]
+            io.write_json(out[(name, "tflite")], {
+                "model": name, "format": "tflite", "ok": True, "max_abs_diff": e["max_abs_diff"],
+                "ops": sorted(set(e["ops"])), "not_delegated": e["not_delegated"], "tool": e["tool"],
+                "lr_hw": lr, "from_stage": st.name})
+        recs = {j: {**io.read_json(out[j]), **({} if j[0] in shared and j[1] == "tflite" else {"lr_hw": list(hw)})}
+                for j in jobs}
         io.write_json(ctx.path("exports.json"), [recs[j] for j in jobs])
         return {"exports": "exports.json"}
 
@@ -146,7 +175,8 @@ def time_model(profile, model_name: str, build_kw: dict, label: str) -> dict:
     """One LiteRT-XNNPACK timing at ``latency.lr_hw`` (cached stage) -> the BenchResult dict + label."""
     lat = profile.latency
     st = bench.benchmark_stage(model_name, build_kw, tuple(lat.lr_hw), runtime="litert", threads=lat.threads,
-                               xnnpack=True, repeats=lat.repeats, warmup=lat.warmup, profile=profile.name)
+                               xnnpack=True, repeats=lat.repeats, warmup=lat.warmup, max_s=lat.max_secs,
+                               profile=profile.name)
     return {**st["result"], "model": label, "stage": st.name}
 
 
@@ -158,7 +188,7 @@ def runtime_grid(profile, model_name: str, build_kw: dict, label: str) -> list[d
     for runtime, xnn in (("litert", True), ("litert", False), ("onnxruntime", None)):
         for threads in (1, 2):
             st = bench.benchmark_stage(model_name, build_kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
-                                       xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup,
+                                       xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup, max_s=lat.max_secs,
                                        profile=profile.name)
             out.append({**st["result"], "model": label, "stage": st.name})
     return out
