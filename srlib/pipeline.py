@@ -10,7 +10,8 @@ or a parameter recomputes it.
   is written atomically and *last*: a folder without one is an unfinished stage.
 - An unfinished stage with the same key keeps its folder, so ``fn`` can resume from its checkpoint
   (``ctx.dir``); one with a different key is cleared first.
-- ``SRLIB_FORCE=name[,name...]`` (or ``all``) recomputes the named stages.
+- ``SRLIB_FORCE=name[,name...]`` (or ``all``) recomputes the named stages, once per process: a later
+  call of the same stage with the same key in that process reads what the forced run wrote.
 - Stages hand each other :class:`StageResult` handles; never guess another stage's paths.
 - Under ``torchrun`` (torch.distributed initialised) every rank runs ``fn`` (so DDP training works), but
   only rank 0 clears/prepares the folder and writes the manifest; the ranks meet at barriers around it.
@@ -182,6 +183,27 @@ def forced(name: str) -> bool:
     return "all" in names or name in names
 
 
+#: (stage folder, key) of the forced stages this process has recomputed (SRLIB_FORCE acts once per process).
+_FORCED_DONE: set[tuple[str, str]] = set()
+
+
+def _force_now(d: Path, name: str, key: str) -> bool:
+    return forced(name) and (str(d), key) not in _FORCED_DONE
+
+
+def is_complete(name: str, params: Mapping[str, Any], fn: Callable[..., Any], *, profile: str,
+                code: Iterable[Any] = ()) -> bool:
+    """Whether :func:`stage` with these arguments would skip (a complete run with the same key is there
+    and the stage is not to be forced): for callers that hand pending stages to worker processes."""
+    params = json.loads(json.dumps(dict(params), sort_keys=True, default=io._json_default))
+    key = stage_key(name, params, code_version(fn, *code))
+    d = stage_dir(profile, name)
+    if _force_now(d, name, key) or not (d / MANIFEST).is_file():
+        return False
+    manifest = io.read_json(d / MANIFEST)
+    return bool(manifest.get("complete")) and manifest.get("key") == key
+
+
 def stage_dir(profile: str, name: str) -> Path:
     return config.results_dir(profile) / "artifacts" / name
 
@@ -204,14 +226,15 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
     key = stage_key(name, params, code_version(fn, *code))
     d = stage_dir(profile, name)
     mpath = d / MANIFEST
-    if mpath.is_file() and not forced(name):
+    if mpath.is_file() and not _force_now(d, name, key):
         manifest = io.read_json(mpath)
         if manifest.get("key") == key and manifest.get("complete"):
             log(f"[stage] {name}: skipped, complete (key {key}, {manifest.get('wall_s', 0):.1f}s "
                 f"when it ran) -> {d}")
             return StageResult(name, key, d, manifest, True, manifest.get("outputs", {}))
+    force = _force_now(d, name, key)
     if _rank() == 0:
-        _prepare(d, key, name, log)
+        _prepare(d, key, name, log, force)
     _barrier()
     ctx = StageContext(name=name, key=key, dir=d, params=params, profile=profile, seed=seed)
     start = time.time()
@@ -224,6 +247,8 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
     }
     if _rank() == 0:
         io.write_json(mpath, manifest)  # last, atomically: its presence means "complete"
+    if force:
+        _FORCED_DONE.add((str(d), key))
         log(f"[stage] {name}: done in {end - start:.1f}s -> {d}")
     _barrier()
     return StageResult(name, key, d, manifest, False, outputs)
@@ -300,12 +325,12 @@ def _barrier() -> None:
         pass
 
 
-def _prepare(d: Path, key: str, name: str, log: Callable[[str], None]) -> None:
+def _prepare(d: Path, key: str, name: str, log: Callable[[str], None], force: bool = False) -> None:
     keyfile = d / KEYFILE
     if d.exists():
         old = keyfile.read_text().strip() if keyfile.is_file() else None
-        if forced(name) or old != key or (d / MANIFEST).exists():
-            reason = "forced" if forced(name) else "stale (params or code changed)"
+        if force or old != key or (d / MANIFEST).exists():
+            reason = "forced" if force else "stale (params or code changed)"
             log(f"[stage] {name}: {reason}, clearing {d}")
             shutil.rmtree(d)
         else:

@@ -191,7 +191,7 @@ def test_parallel_kernel_conversion_writes_the_same_files(tmp_path):
 
 def test_failing_conversion_worker_names_its_log(tmp_path):
     good = str(trace_kernels(_Tiny(1), 12)[1])
-    with pytest.raises(RuntimeError, match=r"conversion failed in a worker process .*\.convert-\d\.log"):
+    with pytest.raises(RuntimeError, match=r"conversion failed in a worker process .*\.convert-[0-9a-f]{8}-\d\.log"):
         convert.convert_kernels([good, "conv2d(h=12,w=12,cin=3)", good.replace("cout=8", "cout=4")], tmp_path,
                                 workers=2, log=None)
 

@@ -33,11 +33,17 @@ def test_param_change_and_force_recompute(monkeypatch):
     r = pipeline.stage("double", {"x": 4}, _counting_stage(calls), profile="t")
     assert len(calls) == 2 and r["value"] == 8
     monkeypatch.setenv("SRLIB_FORCE", "double")
+    assert not pipeline.is_complete("double", {"x": 4}, _counting_stage(calls), profile="t")
     pipeline.stage("double", {"x": 4}, _counting_stage(calls), profile="t")
     assert len(calls) == 3
+    # once per process: the same stage and key again reads the forced run; another key is forced again
+    assert pipeline.stage("double", {"x": 4}, _counting_stage(calls), profile="t").skipped and len(calls) == 3
+    assert pipeline.is_complete("double", {"x": 4}, _counting_stage(calls), profile="t")
+    pipeline.stage("double", {"x": 5}, _counting_stage(calls), profile="t")
+    assert len(calls) == 4
     monkeypatch.setenv("SRLIB_FORCE", "other")
-    pipeline.stage("double", {"x": 4}, _counting_stage(calls), profile="t")
-    assert len(calls) == 3
+    pipeline.stage("double", {"x": 5}, _counting_stage(calls), profile="t")
+    assert len(calls) == 4
 
 
 def test_failed_stage_leaves_no_manifest_and_resumes_from_its_folder():

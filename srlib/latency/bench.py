@@ -249,12 +249,7 @@ def export_done(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: int 
     from srlib import config
 
     name, params, fn = _export_spec(model_name, build_kw, lr_hw, fmt, seed)
-    params = json.loads(json.dumps(params, sort_keys=True, default=io._json_default))   # as pipeline.stage keys them
-    manifest = pipeline.stage_dir(config.profile_name(profile), name) / pipeline.MANIFEST
-    if pipeline.forced(name) or not manifest.is_file():
-        return False
-    m = io.read_json(manifest)
-    return bool(m.get("complete")) and m.get("key") == pipeline.stage_key(name, params, pipeline.code_version(fn, ex))
+    return pipeline.is_complete(name, params, fn, profile=config.profile_name(profile), code=[ex])
 
 
 def export_in_worker(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw: Sequence[int], fmt: str,

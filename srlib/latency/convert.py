@@ -8,6 +8,7 @@ killed build resumes with the files already there. The worker process entry is
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -123,7 +124,8 @@ def default_workers() -> int:
 
 
 def convert_kernels(keys: Sequence[str], workdir: str | os.PathLike, *, workers: int | None = None,
-                    log: Callable[[str], None] | None = print) -> None:
+                    log: Callable[[str], None] | None = print,
+                    networks: Sequence[tuple[Any, Sequence[int], str | os.PathLike]] = ()) -> None:
     """Write the one-kernel ``.tflite`` model of every key to :func:`kernel_file` (skipping existing ones).
 
     litert-torch conversion (torch.export + lowering, single-threaded Python) dominates a table's build
@@ -131,13 +133,32 @@ def convert_kernels(keys: Sequence[str], workdir: str | os.PathLike, *, workers:
     With ``workers > 1`` the batches are converted by that many worker processes (:func:`run_tasks`).
     Kernel models are seeded and every file is written atomically, so the files -- and the table timed
     from them afterwards, one kernel at a time -- do not depend on ``workers`` or the batching; a killed
-    build resumes with the files already there."""
+    build resumes with the files already there.
+
+    ``networks``: (zoo spec, input size, folder) of whole networks a later timing needs (a table's
+    calibration networks, a validation's held-out ones), converted in the same pool -- largest first,
+    then the kernel batches -- so that both cores stay busy to the end (:func:`network_file` finds them)."""
     workdir = Path(workdir)
     todo = [str(k) for k in dict.fromkeys(keys) if not kernel_file(workdir, k).is_file()]
     workers = workers or default_workers()
     size = max(1, min(BATCH, -(-len(todo) // workers)))   # at least one batch a worker
-    tasks = [{"kind": "kernels", "keys": todo[i:i + size]} for i in range(0, len(todo), size)]
-    run_tasks(tasks, workdir, workers=workers, log=log, what="kernel batches")
+    tasks = _network_tasks(networks) + [{"kind": "kernels", "keys": todo[i:i + size]}
+                                        for i in range(0, len(todo), size)]
+    run_tasks(tasks, workdir, workers=workers, log=log,
+              what="kernel batches" + (" and networks" if networks else ""))
+
+
+def _network_tasks(networks: Sequence[tuple[Any, Sequence[int], str | os.PathLike]]) -> list[dict[str, Any]]:
+    """Conversion tasks of the zoo networks among (net, input size, folder) not converted yet, largest first."""
+    todo = []
+    for net, lr_hw, folder in networks:
+        t, o = as_spec(net)
+        hw = ex.hw_pair(lr_hw)
+        if isinstance(o, NetworkSpec) and not _network_path(t, hw, Path(folder), o).is_file():
+            todo.append((sum(p.numel() for p in o.build(meta=True).parameters()),
+                         {"kind": "network", "name": o.name, "build_kw": dict(o.build_kw), "lr_hw": list(hw),
+                          "title": t, "dir": str(folder)}))
+    return [task for _, task in sorted(todo, key=lambda it: -it[0])]
 
 
 def convert_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: str | os.PathLike, *,
@@ -146,11 +167,9 @@ def convert_networks(nets: Sequence[Any], lr_hw: int | Sequence[int], workdir: s
     processes (:func:`run_tasks`, largest first), modules in this process."""
     hw, workdir = ex.hw_pair(lr_hw), Path(workdir)
     items = [as_spec(n) for n in nets]
-    out = {t: _network_path(t, hw, workdir) for t, _ in items}
-    todo = [(t, o) for t, o in items if isinstance(o, NetworkSpec) and not out[t].is_file()]
-    todo.sort(key=lambda it: -sum(p.numel() for p in it[1].build(meta=True).parameters()))
-    run_tasks([{"kind": "network", "name": o.name, "build_kw": dict(o.build_kw), "lr_hw": list(hw), "title": t}
-               for t, o in todo], workdir, workers=workers, log=log, what="networks")
+    out = {t: _network_path(t, hw, workdir, o) for t, o in items}
+    run_tasks(_network_tasks([((t, o), hw, workdir) for t, o in items]), workdir, workers=workers, log=log,
+              what="networks")
     for t, o in items:
         _convert_network(o, hw, workdir, t)   # modules (and nothing else: the workers wrote the rest)
     return out
@@ -165,7 +184,8 @@ def task_output(task: Mapping[str, Any], workdir: str | os.PathLike) -> Path:
     if task["kind"] == "kernel":
         return kernel_file(workdir, task["key"])
     if task["kind"] == "network":
-        return _network_path(task["title"], ex.hw_pair(task["lr_hw"]), workdir)
+        return _network_path(task["title"], ex.hw_pair(task["lr_hw"]), Path(task.get("dir") or workdir),
+                             NetworkSpec(task["name"], dict(task["build_kw"])))
     if task["kind"] == "call":
         return Path(task["out"])
     raise ValueError(f"unknown conversion task kind {task['kind']!r}")
@@ -189,7 +209,7 @@ def run_task(task: Mapping[str, Any], workdir: str | os.PathLike) -> None:
         convert_one(task["key"], out)
     elif task["kind"] == "network":
         _convert_network(NetworkSpec(task["name"], dict(task["build_kw"])), ex.hw_pair(task["lr_hw"]),
-                         Path(workdir), task["title"])
+                         Path(task.get("dir") or workdir), task["title"])
     elif task["kind"] == "call":   # "module:function", its JSON-able result written to ``out``
         import importlib
 
@@ -241,7 +261,7 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
     procs = []
     try:
         for i in range(workers):
-            errlog = workdir / f".convert-{i}.log"
+            errlog = workdir / f".convert-{claims.name[len('.claims-'):]}-{i}.log"   # per pool: pools can share a folder
             with open(errlog, "wb") as err:
                 procs.append((subprocess.Popen([sys.executable, "-m", "srlib.latency.convert_worker", str(workdir),
                                                 str(job)], stdout=subprocess.DEVNULL, stderr=err, env=env), errlog))
@@ -261,8 +281,8 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
         tail = errlog.read_text(errors="replace").strip().splitlines()[-15:]
         raise RuntimeError(f"conversion failed in a worker process (exit {rc}); its log {errlog} ends "
                            f"with:\n" + "\n".join(tail))
-    for i in range(workers):
-        (workdir / f".convert-{i}.log").unlink(missing_ok=True)
+    for _, errlog in procs:
+        errlog.unlink(missing_ok=True)
     progress(len(todo))
 
 
@@ -272,13 +292,23 @@ def network_file(net: Any, lr_hw: int | Sequence[int], workdir: str | os.PathLik
     return _convert_network(net, ex.hw_pair(lr_hw), Path(workdir))
 
 
-def _network_path(title: str, lr_hw: tuple[int, int], workdir: Path) -> Path:
-    return workdir / (hashlib.sha256(f"{title}@{lr_hw}".encode()).hexdigest()[:12] + ".tflite")
+def _network_path(title: str, lr_hw: tuple[int, int], workdir: Path, obj: Any = None) -> Path:
+    """A zoo network's file name also hashes its model module's code: a folder shared across runs (the
+    machine's store) never serves a network converted from older code."""
+    code = _model_code(obj.name) if isinstance(obj, NetworkSpec) else ""
+    return workdir / (hashlib.sha256(f"{title}@{lr_hw}{code}".encode()).hexdigest()[:12] + ".tflite")
+
+
+@functools.lru_cache(maxsize=None)
+def _model_code(name: str) -> str:
+    from srlib import models, pipeline
+
+    return pipeline.code_version(models.module_of(name))
 
 
 def _convert_network(net: Any, lr_hw: tuple[int, int], workdir: Path, title: str | None = None) -> Path:
     t, obj = as_spec(net)
-    path = _network_path(title or t, lr_hw, workdir)
+    path = _network_path(title or t, lr_hw, workdir, obj)
     if not path.is_file():
         model = obj.build() if isinstance(obj, NetworkSpec) else obj
         ex.convert_tflite(model, ex.random_input(lr_hw), path)

@@ -196,11 +196,13 @@ def runtime_grid(profile, model_name: str, build_kw: dict, label: str) -> list[d
 
 def lut_validation(profile) -> tuple[pipeline.StageResult, pipeline.StageResult]:
     """Build the table from the single kernels of the held-out and calibration networks, fit its
-    calibration on the calibration networks timed whole, then validate on the held-out networks whole."""
+    calibration on the calibration networks timed whole, then validate on the held-out networks whole
+    (their files converted in the table's worker pool, with the kernels)."""
     lat = profile.latency
     nets = heldout(profile)
     hw = tuple(lat.lut_lr_hw)
     table = lut_stages.lut_stage(nets, hw, name="latency_lut", threads=lat.threads, xnnpack=True,
-                                 calibration_networks=calibration(profile), profile=profile.name)
+                                 calibration_networks=calibration(profile), prefetch_networks=nets,
+                                 profile=profile.name)
     val = lut_stages.validation_stage(table, nets, hw, profile=profile.name)
     return table, val

@@ -235,7 +235,7 @@ def runtime_meta(runtime: str, threads: int, xnnpack: bool) -> dict[str, Any]:
 def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, threads: int = 1,
                     xnnpack: bool = True, samples: int = 10, rounds: int = 5, keep_files: bool = False,
                     workers: int | None = None, store: "KernelStore | None" = None,
-                    log: Callable[[str], None] = print) -> Timed:
+                    log: Callable[[str], None] = print, networks: Sequence[Any] = ()) -> Timed:
     """Raw steady-state ms of a one-kernel model per unique kernel (invoke overhead included), on LiteRT,
     timed by :func:`~srlib.latency.lut_timing.time_files` (``.ms[key]``).
 
@@ -245,7 +245,9 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
 
     With a ``store`` (:class:`~srlib.latency.kernel_store.KernelStore`, this machine and runtime), the
     kernels it holds under the current canary are taken from it, only the others are converted (into the
-    store's model folder, kept there) and timed, and their clean measurements are added to it."""
+    store's model folder, kept there) and timed, and their clean measurements are added to it.
+    ``networks``: whole networks to convert in the same pool (:func:`~srlib.latency.convert.convert_kernels`),
+    nothing else is done with them here."""
     workdir = Path(workdir)
     keys = list(dict.fromkeys(str(k) for k in kernels))
     reused: dict = {}
@@ -259,7 +261,7 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
                 f"(canary {now:.4f} ms)")
     todo = [k for k in keys if k not in reused]
     paths = {key: kernel_file(models, key) for key in todo}
-    convert_kernels([k for k in todo if not paths[k].is_file()], models, workers=workers, log=log)
+    convert_kernels([k for k in todo if not paths[k].is_file()], models, workers=workers, log=log, networks=networks)
     if paths or store is None:
         timed = time_files(paths, models, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log)
     else:   # everything came from the store
@@ -284,15 +286,17 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
 def build_lut(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, runtime: str = "litert",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               lr_hw: Sequence[int] | None = None, keep_files: bool = False, workers: int | None = None,
-              store: "KernelStore | None" = None, log: Callable[[str], None] = print) -> LUT:
+              store: "KernelStore | None" = None, log: Callable[[str], None] = print,
+              networks: Sequence[Any] = ()) -> LUT:
     """Measure every unique kernel (plus the invoke overhead) and return the table (see module doc).
     ``keep_files`` keeps the one-kernel models in ``workdir/kernels/`` (for inspection); ``workers``:
     conversion processes (:func:`~srlib.latency.convert.convert_kernels`); ``store``: the machine's
-    kernel store to read from and add to (:func:`measure_kernels`)."""
+    kernel store to read from and add to (:func:`measure_kernels`); ``networks``: whole networks to convert
+    in the same pool as the kernels (for a later timing)."""
     meta = runtime_meta(runtime, threads, xnnpack)
     keys = [str(OVERHEAD)] + [k for k in dict.fromkeys(str(k) for k in kernels) if k != str(OVERHEAD)]
     timed = measure_kernels(keys, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                            keep_files=keep_files, workers=workers, store=store, log=log)
+                            keep_files=keep_files, workers=workers, store=store, log=log, networks=networks)
     raw = timed.ms
     overhead = raw[str(OVERHEAD)]
     entries = {k: (overhead if k == str(OVERHEAD) else raw[k] - overhead) for k in keys}

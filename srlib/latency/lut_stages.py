@@ -42,7 +42,7 @@ def _zoo_specs(networks: Sequence[Any], what: str) -> list[NetworkSpec]:
 def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str = "latency_lut",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               extra_kernels: Sequence[Kernel | str] = (), calibration_networks: Sequence[Any] = (),
-              shared: bool = True, profile: str | None = None,
+              prefetch_networks: Sequence[Any] = (), shared: bool = True, profile: str | None = None,
               log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached stage: measure the kernels of ``networks`` and ``calibration_networks`` (zoo specs:
     ``NetworkSpec`` or ``(name, build_kw)``) at ``lr_hw`` plus ``extra_kernels``; with calibration
@@ -51,7 +51,10 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
     load with :func:`load_lut`. With ``shared`` (default) the kernels come from and go to the machine's
     kernel store (:mod:`~srlib.latency.kernel_store`): kernels another table, notebook or profile already
     timed on this machine and runtime are not converted or timed again, and a killed build resumes from
-    what it stored."""
+    what it stored. Whole-network files (the calibration networks and ``prefetch_networks``, e.g. the
+    held-out networks of a later :func:`validation_stage`, which finds them through the output
+    ``network_dir``) are converted in the same worker pool as the kernels, into the store's model folder
+    (keyed by converter and model code) or the stage's; ``prefetch_networks`` is not part of the key."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
@@ -67,16 +70,18 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
         kernels = [k for s in specs + cal_specs for k in s.kernels(hw)] + [str(k) for k in extra_kernels]
         store = kernel_store.KernelStore.for_runtime(threads=threads, xnnpack=xnnpack, samples=samples,
                                                      rounds=rounds) if shared else None
+        net_dir = (store.models if store is not None else ctx.dir) / "networks"
+        nets = [(s, hw, net_dir) for s in cal_specs + _zoo_specs(prefetch_networks, "lut_stage")]
         lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                        lr_hw=hw, store=store, log=log)
+                        lr_hw=hw, store=store, log=log, networks=nets)
         lut.meta["networks"] = [s.title for s in specs]
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"network_dir": str(net_dir)}
         if cal_specs:
-            cal, rows = calibrate(lut, cal_specs, hw, ctx.path("calibration"), samples=samples, rounds=rounds, log=log)
+            cal, rows = calibrate(lut, cal_specs, hw, net_dir, samples=samples, rounds=rounds, log=log)
             lut.meta["calibration"] = cal.to_dict()
             with io.atomic_write(ctx.path("calibration.csv"), "w") as f:
                 rows.to_csv(f, index=False)
-            out = {"calibration_csv": "calibration.csv", "calibration": cal.to_dict()}
+            out.update(calibration_csv="calibration.csv", calibration=cal.to_dict())
         lut.save(ctx.path("lut.json"))
         lut.save(ctx.path("lut.csv"))
         return {"lut_json": "lut.json", "lut_csv": "lut.csv", "n_entries": len(lut),
@@ -118,7 +123,8 @@ def validation_stage(lut_result: pipeline.StageResult, networks: Sequence[Any], 
                      name: str = "latency_lut_validation", profile: str | None = None,
                      log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached :func:`~srlib.latency.lut_validation.validate` of held-out zoo networks against a
-    :func:`lut_stage` table; writes ``validation.csv`` and returns the summary in ``stage.outputs``."""
+    :func:`lut_stage` table; writes ``validation.csv`` and returns the summary in ``stage.outputs``. The
+    network files come from the table's ``network_dir`` (converted there if missing)."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
@@ -131,7 +137,7 @@ def validation_stage(lut_result: pipeline.StageResult, networks: Sequence[Any], 
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
         lut = load_lut(lut_result)
-        df = validate(lut, specs, hw, workdir=ctx.dir)
+        df = validate(lut, specs, hw, workdir=lut_result.outputs.get("network_dir") or ctx.dir)
         with io.atomic_write(ctx.path("validation.csv"), "w") as f:
             df.to_csv(f, index=False)
         return {"validation_csv": "validation.csv", **summary(df)}
