@@ -69,10 +69,11 @@ def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
     """Write the one-kernel models of ``keys`` to :func:`kernel_file` from ONE litert-torch conversion of
     all of them side by side, split afterwards into one model per kernel (:mod:`.tflite_split`; the parts
     equal the kernels converted alone, op for op, tensor for tensor, constant byte for constant byte --
-    tests/test_latency_lut.py). Every kernel keeps the channel-last wrapping :func:`convert_one` gives it.
-    A batch that fails to convert or to split is converted one kernel at a time, so an error names its
-    kernel. Files already there are skipped; each is written atomically. Returns how many were written
-    from a batch."""
+    tests/test_latency_split.py). Every kernel keeps the channel-last wrapping :func:`convert_one` gives it.
+    Each part's input and output shapes are checked against its kernel's before anything is written; a
+    batch that fails to convert, to split or that check is converted one kernel at a time, so an error
+    names its kernel. Files already there are skipped; each is written atomically. Returns how many were
+    written from a batch."""
     import litert_torch
 
     from . import tflite_split
@@ -84,7 +85,7 @@ def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
             convert_one(k, kernel_file(workdir, k))
         return 0
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    mods, args, n_in, groups = [], [], [], []
+    mods, args, n_in, groups, shapes = [], [], [], [], []
     for k in todo:
         module, inputs, layout = kernel_module(k)
         if layout == "nchw":   # as convert_one: NHWC inputs and output through to_channel_last_io
@@ -93,7 +94,9 @@ def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
             inputs = [t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in inputs]
         with torch.no_grad():
             y = module.eval()(*inputs)
-        n_out = len(y) if isinstance(y, (tuple, list)) else 1
+        ys = list(y) if isinstance(y, (tuple, list)) else [y]
+        n_out = len(ys)
+        shapes.append(([list(t.shape) for t in inputs], [list(o.shape) for o in ys]))
         start = sum(len(g) for g in groups)
         groups.append(list(range(start, start + n_out)))
         mods.append(module)
@@ -104,6 +107,8 @@ def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
         with ex._temp_beside(first, ".batch.tflite") as tmp:
             ex.convert_tflite(_Batch(mods, n_in), args, tmp, channel_last=False)
             parts = tflite_split.split_outputs(tflite_split.read(tmp), groups)
+        if [tflite_split.io_shapes(p) for p in parts] != shapes:
+            parts = None
     except Exception:   # converted one by one below, where an error names its kernel
         parts = None
     if parts is None:

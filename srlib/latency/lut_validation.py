@@ -8,10 +8,10 @@ the RMSPE.
 
 Measured (2 shared AMD EPYC cores with AVX512-BF16, ai-edge-litert 2.3.0 + XNNPACK, 1 thread, LR 64x64, 17
 held-out networks: shrunk TPSR, CARN, CARN-M, IMDN, FMEN, RFDN, ESRGAN; MFANet at widths 8/16/24 and two
-mixed-width SubGenerators; 262 kernels, calibration on 7 other networks): two separate fresh builds (fresh
-clone of 79bfd2c, and a rebuild into an empty kernel store) gave 100 % within +-10 % with the calibration
-(RMSPE 2.9 % and 2.3 %; fitted scale 1.043 and 1.034 x the sum) and 100 % with the plain sum (RMSPE 5.8 %
-and 3.7 %, every network predicted low). An earlier fresh run on another machine of this kind, before the
+mixed-width SubGenerators; 262 kernels, calibration on 7 other networks): four separate fresh builds
+(fresh clones of 79bfd2c and abad7a4, two rebuilds into an empty kernel store) gave 100 % within +-10 %
+with the calibration (RMSPE 2.3-3.1 %; fitted scale 1.015-1.043 x the sum) and 100 % with the plain sum
+(RMSPE 3.3-5.8 %, networks predicted low). An earlier fresh run on another machine of this kind, before the
 calibration, gave 5.9 % within +-10 % with the plain sum (every network 7-20 % low): the reason for it. A
 validation pass timed during a long slow spell of the shared machine can show outliers: check
 ``disturbed`` / ``canary_ratio`` and re-run.

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["SplitError", "read", "split_outputs", "write"]
+__all__ = ["SplitError", "read", "split_outputs", "write", "io_shapes"]
 
 
 class SplitError(ValueError):
@@ -40,6 +40,13 @@ def write(model, path: str | os.PathLike) -> None:
     from ai_edge_litert.tools import flatbuffer_utils
 
     Path(path).write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+
+
+def io_shapes(model) -> tuple[list[list[int]], list[list[int]]]:
+    """(input shapes, output shapes) of a model's first subgraph, in its input and output order."""
+    sg = model.subgraphs[0]
+    return ([[int(v) for v in sg.tensors[t].shape] for t in sg.inputs],
+            [[int(v) for v in sg.tensors[t].shape] for t in sg.outputs])
 
 
 def split_outputs(model, groups: Sequence[Sequence[int]]) -> list:
