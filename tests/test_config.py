@@ -150,6 +150,7 @@ def test_a_section_merges_over_its_defaults_and_rejects_nonsense(tmp_path, monke
     ({"baselines.esrgan.lr_patch": 12}, r"baselines.esrgan.lr_patch: the HR patch \(48\)"),
     ({"mfagan.pretrain_milestones": [250, 600]}, r"mfagan.pretrain_milestones \[250, 600\] must increase strictly"),
     ({"mfagan.pretrain_batch_size": 0}, r"mfagan.pretrain_batch_size"),
+    ({"latency.max_secs": 0}, r"latency.max_secs must be > 0 seconds, got 0"),
 ])
 def test_nonsense_profile_values_are_refused_naming_the_key(override, msg):
     with pytest.raises(ConfigError, match=msg):
