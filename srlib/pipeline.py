@@ -191,17 +191,28 @@ def _force_now(d: Path, name: str, key: str) -> bool:
     return forced(name) and (str(d), key) not in _FORCED_DONE
 
 
+def _keyed(name: str, params: Mapping[str, Any], fn: Callable[..., Any], code: Iterable[Any]
+           ) -> tuple[dict[str, Any], str]:
+    """(params as the manifest stores them, the stage key)."""
+    params = json.loads(json.dumps(dict(params), sort_keys=True, default=io._json_default))
+    return params, stage_key(name, params, code_version(fn, *code))
+
+
+def _complete(d: Path, name: str, key: str) -> Mapping[str, Any] | None:
+    """The manifest of a complete run of ``key`` in ``d`` that this call may reuse (not to be forced)."""
+    mpath = d / MANIFEST
+    if not mpath.is_file() or _force_now(d, name, key):
+        return None
+    manifest = io.read_json(mpath)
+    return manifest if manifest.get("key") == key and manifest.get("complete") else None
+
+
 def is_complete(name: str, params: Mapping[str, Any], fn: Callable[..., Any], *, profile: str,
                 code: Iterable[Any] = ()) -> bool:
     """Whether :func:`stage` with these arguments would skip (a complete run with the same key is there
     and the stage is not to be forced): for callers that hand pending stages to worker processes."""
-    params = json.loads(json.dumps(dict(params), sort_keys=True, default=io._json_default))
-    key = stage_key(name, params, code_version(fn, *code))
-    d = stage_dir(profile, name)
-    if _force_now(d, name, key) or not (d / MANIFEST).is_file():
-        return False
-    manifest = io.read_json(d / MANIFEST)
-    return bool(manifest.get("complete")) and manifest.get("key") == key
+    _, key = _keyed(name, params, fn, code)
+    return _complete(stage_dir(profile, name), name, key) is not None
 
 
 def stage_dir(profile: str, name: str) -> Path:
@@ -222,16 +233,14 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
         return _rank0_stage(name, params, fn, profile=profile, seed=seed, code=code, log=log)
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad stage name {name!r}: use a plain folder name")
-    params = json.loads(json.dumps(dict(params), sort_keys=True, default=io._json_default))
-    key = stage_key(name, params, code_version(fn, *code))
+    params, key = _keyed(name, params, fn, code)
     d = stage_dir(profile, name)
     mpath = d / MANIFEST
-    if mpath.is_file() and not _force_now(d, name, key):
-        manifest = io.read_json(mpath)
-        if manifest.get("key") == key and manifest.get("complete"):
-            log(f"[stage] {name}: skipped, complete (key {key}, {manifest.get('wall_s', 0):.1f}s "
-                f"when it ran) -> {d}")
-            return StageResult(name, key, d, manifest, True, manifest.get("outputs", {}))
+    done = _complete(d, name, key)
+    if done is not None:
+        log(f"[stage] {name}: skipped, complete (key {key}, {done.get('wall_s', 0):.1f}s "
+            f"when it ran) -> {d}")
+        return StageResult(name, key, d, done, True, done.get("outputs", {}))
     force = _force_now(d, name, key)
     if _rank() == 0:
         _prepare(d, key, name, log, force)
@@ -247,9 +256,9 @@ def stage(name: str, params: Mapping[str, Any], fn: Callable[[StageContext], Map
     }
     if _rank() == 0:
         io.write_json(mpath, manifest)  # last, atomically: its presence means "complete"
+        log(f"[stage] {name}: done in {end - start:.1f}s -> {d}")
     if force:
         _FORCED_DONE.add((str(d), key))
-        log(f"[stage] {name}: done in {end - start:.1f}s -> {d}")
     _barrier()
     return StageResult(name, key, d, manifest, False, outputs)
 

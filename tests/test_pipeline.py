@@ -24,7 +24,8 @@ def test_stage_runs_once_then_skips(capsys):
     assert m["complete"] and m["params"] == {"x": 3} and m["key"] == r1.key
     for k in ("git_commit", "packages", "device", "start", "end", "wall_s"):
         assert k in m
-    assert "skipped, complete" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[stage] double: done in" in out and "skipped, complete" in out
 
 
 def test_param_change_and_force_recompute(monkeypatch):
