@@ -160,7 +160,7 @@ def _network_tasks(networks: Sequence[tuple[Any, Sequence[int], str | os.PathLik
         t, o = as_spec(net)
         hw = ex.hw_pair(lr_hw)
         if isinstance(o, NetworkSpec) and not _network_path(t, hw, Path(folder), o).is_file():
-            todo.append((sum(p.numel() for p in o.build(meta=True).parameters()),
+            todo.append((o.n_params(),
                          {"kind": "network", "name": o.name, "build_kw": dict(o.build_kw), "lr_hw": list(hw),
                           "title": t, "dir": str(folder)}))
     return [task for _, task in sorted(todo, key=lambda it: -it[0])]

@@ -60,17 +60,21 @@ def export_record(name: str, fmt: str, lr_hw: tuple[int, int], workdir: str) -> 
     torch.manual_seed(0)
     model = build(name)
     fn = export.export_tflite if fmt == "tflite" else export.export_onnx
-    rec: dict[str, Any] = {"model": name, "format": fmt}
+    rec: dict[str, Any] = {"model": name, "format": fmt, "lr_hw": list(lr_hw)}
     with tempfile.TemporaryDirectory(dir=workdir) as d:
         try:
-            res = fn(model, Path(d) / f"{name}.{fmt}", lr_hw)
-            rec.update(ok=True, max_abs_diff=res.max_abs_diff, ops=sorted(set(res.ops)),
-                       not_delegated=res.not_delegated, tool=res.tool)
+            rec.update(_passed(fn(model, Path(d) / f"{name}.{fmt}", lr_hw).to_dict()))
         except export.UnsupportedOpError as e:
             rec.update(ok=False, error="unsupported op(s): " + ", ".join(e.ops), ops=e.ops)
         except export.ExportMismatchError as e:
             rec.update(ok=False, error=f"mismatch: {e}")
     return rec
+
+
+def _passed(res: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a passed round trip's record, from an :class:`~srlib.latency.export.ExportResult` dict."""
+    return {"ok": True, "max_abs_diff": res["max_abs_diff"], "ops": sorted(set(res["ops"])),
+            "not_delegated": res["not_delegated"], "tool": res["tool"]}
 
 
 def table3_models(profile, mfagan: tuple[str, dict]) -> dict[str, tuple[str, dict]]:
@@ -129,10 +133,10 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
     if shared:   # absent otherwise, so a check made without them stays valid
         params.update(tflite_from_timed=shared, timed_lr_hw=lr)
 
-    def size(name: str, kw: Mapping[str, Any] | None = None) -> int:   # parameters: the order of the pool
+    def size(name: str, kw: Mapping[str, Any] | None = None) -> int:   # the pool's order: largest first
         from .networks import NetworkSpec
 
-        return sum(p.numel() for p in NetworkSpec(name, dict(kw or {})).build(meta=True).parameters())
+        return NetworkSpec(name, dict(kw or {})).n_params()
 
     def pending_tasks(workdir: Path) -> list[tuple[int, dict]]:
         return [(size(name, kw), {"kind": "call", "fn": "srlib.latency.bench:export_in_worker",
@@ -152,22 +156,18 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
                           what="export round trips and timed exports")
         for name in shared:   # made in the pool above: read back, nothing converted here
             st = bench.export_stage(name, {}, lr, "tflite", profile=profile.name, log=lambda _: None)
-            e = st["export"]
-            io.write_json(out[(name, "tflite")], {
-                "model": name, "format": "tflite", "ok": True, "max_abs_diff": e["max_abs_diff"],
-                "ops": sorted(set(e["ops"])), "not_delegated": e["not_delegated"], "tool": e["tool"],
-                "lr_hw": lr, "from_stage": st.name})
-        recs = {j: {**io.read_json(out[j]), **({} if j[0] in shared and j[1] == "tflite" else {"lr_hw": list(hw)})}
-                for j in jobs}
-        io.write_json(ctx.path("exports.json"), [recs[j] for j in jobs])
+            io.write_json(out[(name, "tflite")], {"model": name, "format": "tflite", "lr_hw": lr,
+                                                  **_passed(st["export"]), "from_stage": st.name})
+        io.write_json(ctx.path("exports.json"), [io.read_json(out[j]) for j in jobs])
         return {"exports": "exports.json"}
 
     st = pipeline.stage("latency_export_check", params, run, profile=profile.name, code=[export, export_record, bench])
-    with tempfile.TemporaryDirectory(prefix=".timed-", dir=st.dir) as d:   # the check was made before them
-        rest = pending_tasks(Path(d))
-        if rest:
-            convert.run_tasks([t for _, t in sorted(rest, key=lambda t: -t[0])], d, workers=workers, log=print,
-                              what="timed exports")
+    if st.skipped:   # the check was made before: only the timed exports it did not make are left
+        with tempfile.TemporaryDirectory(prefix=".timed-", dir=st.dir) as d:
+            rest = pending_tasks(Path(d))
+            if rest:
+                convert.run_tasks([t for _, t in sorted(rest, key=lambda t: -t[0])], d, workers=workers,
+                                  log=print, what="timed exports")
     return st
 
 

@@ -35,6 +35,13 @@ class NetworkSpec:
         torch.manual_seed(0)
         return models.build(self.name, **dict(self.build_kw))
 
+    def n_params(self) -> int:
+        """All parameters (built on the meta device: nothing is initialised); worker pools order their
+        conversions by it, largest first."""
+        from srlib.complexity.counters import count_params
+
+        return count_params(self.build(meta=True))[1]
+
     @property
     def title(self) -> str:
         if self.label:
