@@ -74,8 +74,6 @@ def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
     batch that fails to convert, to split or that check is converted one kernel at a time, so an error
     names its kernel. Files already there are skipped; each is written atomically. Returns how many were
     written from a batch."""
-    import litert_torch
-
     from . import tflite_split
 
     workdir = Path(workdir)
@@ -88,10 +86,8 @@ def convert_batch(keys: Sequence[str], workdir: str | os.PathLike) -> int:
     mods, args, n_in, groups, shapes = [], [], [], [], []
     for k in todo:
         module, inputs, layout = kernel_module(k)
-        if layout == "nchw":   # as convert_one: NHWC inputs and output through to_channel_last_io
-            rank4 = [i for i, t in enumerate(inputs) if t.dim() == 4]
-            module = litert_torch.to_channel_last_io(module, args=rank4, outputs=[0])
-            inputs = [t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in inputs]
+        if layout == "nchw":   # as convert_one: NHWC inputs and output
+            module, inputs = ex.channel_last_io(module, inputs)
         with torch.no_grad():
             y = module.eval()(*inputs)
         ys = list(y) if isinstance(y, (tuple, list)) else [y]

@@ -237,6 +237,17 @@ def _run_tflite(path: Path, x_nhwc: np.ndarray) -> np.ndarray:
     return it.get_tensor(out[0]["index"]).copy()
 
 
+def channel_last_io(model: nn.Module, xs: Sequence[torch.Tensor], outputs: Sequence[int] = (0,)
+                    ) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """``model`` behind litert-torch's ``to_channel_last_io`` (every rank-4 input, and the ``outputs``, NHWC)
+    and ``xs`` permuted to match: what :func:`convert_tflite` converts with ``channel_last=True``."""
+    import litert_torch
+
+    rank4 = [i for i, t in enumerate(xs) if t.dim() == 4]
+    return (litert_torch.to_channel_last_io(model, args=rank4, outputs=list(outputs)),
+            tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in xs))
+
+
 def convert_tflite(model: nn.Module, example: torch.Tensor | Sequence[torch.Tensor], path: str | os.PathLike,
                    *, channel_last: bool = True, outputs: Sequence[int] = (0,)) -> Path:
     """Convert ``model`` to ``path`` with litert-torch (atomic; no verification).
@@ -251,12 +262,7 @@ def convert_tflite(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
     xs = [example] if isinstance(example, torch.Tensor) else list(example)
     path = Path(path)
     with _eval_mode(model), _temp_beside(path, ".tflite") as tmp:
-        m = model
-        args = tuple(xs)
-        if channel_last:
-            rank4 = [i for i, t in enumerate(xs) if t.dim() == 4]
-            m = litert_torch.to_channel_last_io(model, args=rank4, outputs=list(outputs))
-            args = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in xs)
+        m, args = channel_last_io(model, xs, outputs) if channel_last else (model, tuple(xs))
         try:
             with _quiet(), reuse_op_table():
                 edge = litert_torch.convert(m.eval(), args)
