@@ -14,8 +14,11 @@ export PYTHONHASHSEED := 0
 export CUBLAS_WORKSPACE_CONFIG := :4096:8
 export MPLBACKEND := Agg
 
-# Notebooks in the order `make reproduce` runs them (training -> search -> latency).
-NOTEBOOKS := 00_data_and_metrics 01_complexity 02_released_weights 03_reference_baselines 10_mfagan_ablation 11_mfagan_comparison 12_mfagan_discriminator 30_tpsr_search 31_tpsr_discriminators 32_tpsr_comparison 40_adasr_pareto 41_adasr_dynamic 42_adasr_table1 50_agd_search 51_agd_comparison 90_mobile_latency
+# Notebooks in the order `make reproduce` runs them (training -> search -> latency). AGD's two (50, 51) run
+# right after MFAGAN's ablation (10): MFAGAN Table 2 / Fig. 5 (11) and AdaSR Table 1 (42) print AGD rows, which
+# come from AGD's stages, and AGD's comparison (51) needs notebook 10's MFAGAN. Each notebook also runs alone:
+# a stage it needs that is not cached yet is computed there.
+NOTEBOOKS := 00_data_and_metrics 01_complexity 02_released_weights 03_reference_baselines 10_mfagan_ablation 50_agd_search 51_agd_comparison 11_mfagan_comparison 12_mfagan_discriminator 30_tpsr_search 31_tpsr_discriminators 32_tpsr_comparison 40_adasr_pareto 41_adasr_dynamic 42_adasr_table1 90_mobile_latency
 RESULTS   := results/$(SRLIB_PROFILE)
 
 .PHONY: all venv kernel test unit nbval reproduce lab notebooks check-profile clean-results help

@@ -21,6 +21,9 @@
 #   grid, for every teacher the profile adapts (`adasr.teachers`; mini: CARN only, 32 channels wide, so
 #   CARN-0.6_0.5 is our 2 blocks x 16 channels). A row whose teacher the profile does not adapt has no value of
 #   ours: the compare table shows it empty.
+# - **AGD-L, AGD-M**: our AGD searches under its two FLOPs budgets, retrained (`srlib.agd`, notebooks 50-51,
+#   which `make reproduce` runs before this one), counted and evaluated under this table's conventions at this
+#   profile's searched widths.
 # - **Conventions**: FLOPs = 2 x MACs at a 64x64 LR input (the caption's 256x256 patch read as HR; it fits
 #   RCAN's printed 130.2 G, srlib/complexity/conventions.py); PSNR/SSIM on Y, border = scale. Printed
 #   parameter counts that no slicing reproduces (CARN-0.6_0.5 at 0.39M: the x4-only slice has 0.21M, the
@@ -39,6 +42,7 @@ cfg = nb.setup(globals(), ["profile", "overrides"])
 # %%
 from srlib import report, results
 from srlib.adasr import experiments, stages
+from srlib.agd import experiments as agd
 
 name, seed = cfg.adasr.dynamic_teacher, cfg.adasr.seeds[0]
 rows = experiments.pareto_rows(cfg, name, seed)   # notebook 40's (cached): CARN, its twins, the zoo
@@ -46,6 +50,7 @@ for t in cfg.adasr.teachers:                      # the other adapted teachers: 
     if t != name:
         rows += stages.submodel_rows(cfg, stages.progressive_kd(cfg, t, seed), t, "adaptable", seed)
 ours_rows = experiments.table1_rows(cfg, rows, seed)
+ours_rows += agd.rows_in(cfg, "adasr", "table1", cfg.agd.seeds[0])   # AGD-L, AGD-M (notebooks 50-51's stages)
 ours = results.frame(ours_rows)
 print(results.write_table("adasr_table1", ours_rows, cfg.name).name, f"— {len(ours)} rows")
 ours.pivot_table(index="model", columns="metric", values="value").round(4)
@@ -84,5 +89,5 @@ report.claims_frame(claims)
 assert ours[ours.metric.isin(["psnr", "ssim", "params", "flops_printed"])].value.notna().all()
 assert ours[ours.value.isna()].note.str.len().gt(0).all()
 assert cmp.paper_value.notna().all()
-print(f"Table 1 at {cfg.name}: {ours.model.nunique()} adapted models of ours beside {cmp.model.nunique()} printed rows; "
+print(f"Table 1 at {cfg.name}: {ours[~ours.model.str.startswith('agd')].model.nunique()} adapted models of ours (and AGD-L, AGD-M) beside {cmp.model.nunique()} printed rows; "
       "claims: " + ", ".join(c.verdict for c in claims))

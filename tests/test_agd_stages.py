@@ -178,3 +178,10 @@ def test_search_killed_and_resumed_gives_the_uninterrupted_architecture(tmp_path
         return [{k: v for k, v in r.items() if k != "time"} for r in map(json.loads, open(folder / "metrics.jsonl"))]
 
     assert losses(stage_dir) == losses(ref_dir)
+
+
+def test_agd_rows_in_an_unknown_table_are_refused_naming_the_known_ones():
+    from srlib.agd import experiments
+
+    with pytest.raises(KeyError, match=r"AGD has no row in tpsr table1; known: .*'adasr', 'table1'.*'mfagan', 'table2'"):
+        experiments.rows_in(config.load("smoke"), "tpsr", "table1")

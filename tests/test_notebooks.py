@@ -43,3 +43,24 @@ def test_setup_loads_profile_and_overrides(monkeypatch):
     monkeypatch.setenv("SRLIB_PROFILE", "smoke")
     cfg = notebook.setup({"profile": None, "overrides": {"data.batch_size": 3}}, quiet=True)
     assert cfg.name == "smoke" and cfg.data.batch_size == 3
+
+
+def _make_order() -> list[str]:
+    text = (NB_DIR.parent / "Makefile").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("NOTEBOOKS"))
+    return line.split(":=", 1)[1].split()
+
+
+def test_make_reproduce_runs_every_notebook_once():
+    assert sorted(_make_order()) == [p.stem for p in SOURCES]
+
+
+@pytest.mark.parametrize("paper, producers", [("agd", ("50_agd_search", "51_agd_comparison"))])
+def test_a_notebook_printing_another_papers_rows_runs_after_that_papers_notebooks(paper, producers):
+    """Notebooks 11 and 42 print AGD's rows from AGD's stages: `make reproduce` must run them after AGD's
+    notebooks, so that the search is computed (and timed) in AGD's share, not in theirs."""
+    order = _make_order()
+    users = [p.stem for p in SOURCES if f"from srlib.{paper} import" in p.read_text() and p.stem not in producers]
+    assert users, f"no notebook outside {producers} uses srlib.{paper}"
+    for u in users:
+        assert all(order.index(u) > order.index(p) for p in producers), f"{u} runs before {producers}: {order}"
