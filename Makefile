@@ -81,9 +81,10 @@ lab: $(STAMP) kernel
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
 		$$( [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && echo --no-browser ) $(LAB_ARGS)
 
-# Regenerate notebooks/*.ipynb from their jupytext sources notebooks/*.py (py:percent).
+# Regenerate notebooks/*.ipynb from their jupytext sources notebooks/*.py (py:percent); --update keeps the
+# cell ids of unchanged cells, so an untouched notebook is not rewritten.
 notebooks: $(STAMP)
-	$(VENV)/bin/jupytext --to ipynb --update-metadata '{"kernelspec":{"name":"$(KERNEL)","display_name":"srlib (.venv)","language":"python"}}' notebooks/*.py
+	$(VENV)/bin/jupytext --to ipynb --update --update-metadata '{"kernelspec":{"name":"$(KERNEL)","display_name":"srlib (.venv)","language":"python"}}' notebooks/*.py
 
 clean-results:
 	rm -rf $(RESULTS)

@@ -211,6 +211,24 @@ def below_bicubic(ours: pd.DataFrame, bicubic: Mapping[str, float], margin: floa
                                             "stage"]].reset_index(drop=True)
 
 
+def if_trained(judged: tuple[str, str], psnr: Mapping[str, float], bicubic: float, *,
+               dataset: str = "") -> tuple[str, str]:
+    """A quality verdict ``judged`` (verdict, evidence), kept only when every network it compares is above
+    bicubic on the same split (``psnr``: {model: PSNR}); otherwise *inconclusive at this scale*, the evidence
+    naming the networks below bicubic and keeping what the comparison gave. A claim about a method judged on
+    networks that do not yet beat bicubic judges the training budget, not the method (the suite's rule for
+    ``mini``: networks trained above bicubic before claims are judged)."""
+    below = {m: float(v) for m, v in psnr.items() if not float(v) > bicubic}
+    if not below:
+        return judged
+    on = f" on {dataset}" if dataset else ""
+    names = ", ".join(f"{m} {v:.2f}" for m, v in sorted(below.items(), key=lambda kv: kv[1]))
+    v, ev = judged
+    text = (f"not judged: {len(below)} of {len(psnr)} compared networks are not above bicubic{on} "
+            f"({bicubic:.2f} dB): {names} dB -- under-trained at this scale; the comparison gave '{v}': {ev}")
+    return "inconclusive at this scale", Evidence(text, **(getattr(ev, "stats", {}) or {}))
+
+
 def claims_frame(claims: Iterable[Claim]) -> pd.DataFrame:
     """One row per claim: :data:`CLAIM_COLUMNS` (the numbers empty where the evidence carries none)."""
     recs = []

@@ -99,3 +99,15 @@ def test_pareto_front_and_gap_on_known_points():
     assert pareto_front(cost, psnr).tolist() == [True, True, True, False]
     gap = front_gap([2.5, 0.5, 3.0], [25.5, 24.0, 27.2], [1.0, 2.0, 3.0], [25.0, 26.0, 27.0])
     assert gap[0] == -0.5 and math.isnan(gap[1]) and abs(gap[2] - 0.2) < 1e-12
+
+
+def test_a_quality_claim_is_judged_only_on_networks_above_bicubic():
+    judged = report.verdict([27.9, 28.0, 28.1], [27.5, 27.6, 27.55], True, unit="dB")
+    assert judged[0] == "holds"
+    assert report.if_trained(judged, {"a": 28.0, "b": 27.55}, 27.16) == judged          # both above: kept
+    v, ev = report.if_trained(judged, {"a": 28.0, "b": 27.10, "c": 26.5}, 27.16, dataset="test")
+    assert v == "inconclusive at this scale"
+    assert ev.startswith("not judged: 2 of 3 compared networks are not above bicubic on test (27.16 dB): c 26.50, b 27.10 dB")
+    assert "the comparison gave 'holds'" in ev and ev.stats["n_seeds"] == 3                # what it gave is kept
+    v, _ = report.if_trained(("does not hold", "x"), {"a": 27.16}, 27.16)                  # at bicubic is not above
+    assert v == "inconclusive at this scale"
