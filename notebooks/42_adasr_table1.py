@@ -18,9 +18,11 @@
 # B100 and Urban100, beside ESRGAN-Prune, AGD, MDDC, TriNAS, CARN-M and DRRN.
 #
 # - **Ours**: the sub-model of our adaptable model (notebook 40) nearest the paper's ratios on the profile's
-#   grid, for every teacher the profile adapts (`adasr.teachers`; mini: CARN only, 32 channels wide, so
-#   CARN-0.6_0.5 is our 2 blocks x 16 channels). A row whose teacher the profile does not adapt has no value of
-#   ours: the compare table shows it empty.
+#   grid, for every teacher the profile adapts (`adasr.teachers`; mini: the mini CARN, RCAN and FMEN, 32
+#   channels wide, so CARN-0.6_0.5 is our 2 blocks x 16 channels and RCAN-1_0.75 our 2 groups x 24 channels).
+#   A row whose teacher the profile does not adapt has no value of ours: the compare table shows it empty.
+# - **Claims**: each of our Table 1 sub-models against the same (D, W) trained alone with the same budget (CARN's
+#   from notebook 40's ensemble, the others trained here); judged only when both are above bicubic.
 # - **AGD-L, AGD-M**: our AGD searches under its two FLOPs budgets, retrained (`srlib.agd`, notebooks 50-51,
 #   which `make reproduce` runs before this one), counted and evaluated under this table's conventions at this
 #   profile's searched widths.
@@ -42,14 +44,19 @@ cfg = nb.setup(globals(), ["profile", "overrides"])
 # %%
 from srlib import io, report, results
 from srlib.adasr import experiments, stages
-from srlib.metrics.stages import bicubic_baseline
 from srlib.agd import experiments as agd
+from srlib.metrics.stages import bicubic_baseline
 
 name, seed = cfg.adasr.dynamic_teacher, cfg.adasr.seeds[0]
 rows = experiments.pareto_rows(cfg, name, seed)   # notebook 40's (cached): CARN, its twins, the zoo
 for t in cfg.adasr.teachers:                      # the other adapted teachers: their sub-models only
     if t != name:
         rows += stages.submodel_rows(cfg, stages.progressive_kd(cfg, t, seed), t, "adaptable", seed)
+teacher_of = {row: t for row, t, *_ in experiments.TABLE1}
+for paper_row, (mid, d, w) in experiments.table1_choice(cfg, seed).items():   # each Table 1 row's twin
+    t = teacher_of[paper_row]
+    if t != name:                                 # CARN's twins are notebook 40's ensemble
+        rows += stages.submodel_rows(cfg, stages.separate_model(cfg, t, d, w, seed), t, "separate", seed)
 ours_rows = experiments.table1_rows(cfg, rows, seed)
 ours_rows += agd.rows_in(cfg, "adasr", "table1", cfg.agd.seeds[0])   # AGD-L, AGD-M (notebooks 50-51's stages)
 ours = results.frame(ours_rows)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 from pathlib import Path
-from typing import Any, Iterable, MutableMapping
+from typing import Any, Iterable, Mapping, MutableMapping
 
 from . import config, io
 
@@ -41,7 +41,18 @@ def setup(ns: MutableMapping[str, Any], declared: Iterable[str] = ("profile", "o
     """Validate parameters, load the profile (``profile`` or ``$SRLIB_PROFILE``), set plot style."""
     declared = list(declared)
     check_parameters(ns, declared)
-    prof = config.load(ns.get("profile"), ns.get("overrides") or None)
+    overrides = ns.get("overrides") or None
+    if isinstance(overrides, str):          # `papermill -p overrides '{...}'` passes the text, `-y` the mapping
+        import yaml
+
+        try:
+            overrides = yaml.safe_load(overrides)
+        except yaml.YAMLError as e:
+            raise ParameterError(f"overrides: not a YAML/JSON mapping ({e}); e.g. -y 'overrides: {{adasr.batch: 4}}'") from None
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ParameterError(f"overrides must map dotted profile keys to values, got {overrides!r}; "
+                             "e.g. -y 'overrides: {adasr.batch: 4}'")
+    prof = config.load(ns.get("profile"), overrides)
     io.seed_everything(prof.seed, prof.train.deterministic)
     _plot_style()
     if not quiet:

@@ -675,7 +675,8 @@ def _tpsr_best_run(prof, runs: dict[str, list[str]], searched: list[str]) -> str
 def plan_adasr(prof) -> list[PlanStage]:
     """Notebooks 40-42 at seed ``adasr.seeds[0]`` (the one they use): srlib/adasr/stages.py's teachers
     (reference models), lambda by BO and progressive KD of every teacher (one step trains every (D, W) of its
-    grid), the ablations and separately trained twins of ``dynamic_teacher``; srlib/adasr/experiments.py's
+    grid), the ablations and separately trained twins of ``dynamic_teacher`` (of the other teachers, the twins of
+    their Table 1 rows); srlib/adasr/experiments.py's
     evaluations and zoo models. Fig. 4's desktop latency benchmarks (CPU, seconds each) are not listed."""
     from .adasr import experiments as ax
     from .adasr import stages as ast
@@ -725,7 +726,17 @@ def plan_adasr(prof) -> list[PlanStage]:
                                  _lazy(adasr_kd_macs, g, options, mode, b, p, k), a.iterations,
                                  pipeline=mode == "progressive" and max_norm))
             out.append(ev(stage, f"every (D, W) of {stage}", _lazy(adasr_eval_macs, g, options, test_px, p)))
-        if t != dyn:
+        if t != dyn:                                              # notebook 42: the Table 1 rows' twins
+            desc = model.description
+            for _, tt, dr, wr in ax.TABLE1:
+                if tt != t:
+                    continue
+                dd, w = ax.nearest_option(options, desc.depth, desc.width, dr, wr)
+                stage = name("separate", f"{t}_{dd}_{w}", seed)
+                out.append(PlanStage(paper, stage, "pixel", f"Table 1's twin ({dd}, {w}): that sub-model of {t} alone "
+                                     "from scratch, L1 to HR", sep_iters, b, str(p),
+                                     _lazy(adasr_kd_macs, g, [(dd, w)], "none", b, p, k), sep_iters))
+                out.append(ev(stage, f"the twin ({dd}, {w})", _lazy(adasr_eval_macs, g, [(dd, w)], test_px, p)))
             continue
         for dd, w in options:
             stage = name("separate", f"{t}_{dd}_{w}", seed)

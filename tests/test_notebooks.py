@@ -64,3 +64,11 @@ def test_a_notebook_printing_another_papers_rows_runs_after_that_papers_notebook
     assert users, f"no notebook outside {producers} uses srlib.{paper}"
     for u in users:
         assert all(order.index(u) > order.index(p) for p in producers), f"{u} runs before {producers}: {order}"
+
+
+def test_overrides_given_as_text_are_read_as_a_mapping():
+    """`papermill -p overrides '{...}'` hands the notebook a string; it is parsed, and a non-mapping refused."""
+    cfg = notebook.setup({"profile": "smoke", "overrides": '{"data.batch_size": 3}'}, quiet=True)
+    assert cfg.data.batch_size == 3
+    with pytest.raises(ParameterError, match=r"overrides must map dotted profile keys to values, got \[1, 2\]"):
+        notebook.setup({"profile": "smoke", "overrides": "[1, 2]"}, quiet=True)

@@ -97,6 +97,10 @@ def _adasr_chain(prof) -> None:
     for t in a.teachers:
         if t != name:
             ast.submodel_rows(prof, ast.progressive_kd(prof, t, seed), t, "adaptable", seed)
+    teacher_of = {row: t for row, t, *_ in ax.TABLE1}
+    for row, (mid, d, w) in ax.table1_choice(prof, seed).items():
+        if teacher_of[row] != name:
+            ast.submodel_rows(prof, ast.separate_model(prof, teacher_of[row], d, w, seed), teacher_of[row], "separate", seed)
 
 
 def _agd_chain(prof) -> None:
@@ -143,9 +147,10 @@ def test_tpsr_plan_names_are_the_stage_codes_names(recorder):
     assert {s.paper for s in plan.PLANNERS["tpsr"](prof)} == {"tpsr"}
 
 
-def test_adasr_plan_names_are_the_stage_codes_names(recorder):
+@pytest.mark.parametrize("profile", ["smoke", "mini"])   # mini adapts RCAN and FMEN too (their Table 1 twins)
+def test_adasr_plan_names_are_the_stage_codes_names(recorder, profile):
     names, found = recorder
-    prof = config.load("smoke")
+    prof = config.load(profile)
     found.update(_findings(prof))
     _adasr_chain(prof)
     planned = [s.name for s in plan.PLANNERS["adasr"](prof)]
@@ -212,7 +217,9 @@ def test_paper_plan_adasr_sizes_come_from_the_profile():
     options = ast.grid(prof, a.dynamic_teacher, model.model)
     assert len(options) == 24                               # CARN: 3 blocks x widths 8..64 (Sec. 3.2.1)
     twins = [s for n, s in by.items() if n.startswith("adasr_separate_")]
-    assert len(twins) == len(options) and {s.iterations for s in twins} == {a.separate_iterations or a.iterations}
+    dyn_twins = [s for s in twins if s.name.startswith(f"adasr_separate_{a.dynamic_teacher}_")]
+    assert len(dyn_twins) == len(options) and len(twins) == len(options) + 2   # + Table 1's RCAN and FMEN rows
+    assert {s.iterations for s in twins} == {a.separate_iterations or a.iterations}
     assert {f"adasr_kd_carn_{x}_s0" for x in ("output", "none", "progressive_nomaxnorm")} <= set(by)
     m_t = model.description.depth
     anchors = {j for d, _ in options for j in teacher_anchors(m_t, d)}
