@@ -825,6 +825,8 @@ def plan_agd(prof) -> list[PlanStage]:
         evals.append(("srgan", _reference_name(prof, "srgan", seed), _reference_spec(prof, "srgan")))
     evals.append(("vdsr", vdsr, vg))
     rows = [("agd", "readme", m, st, g) for m, st, g in evals]
+    ms, mw = prof.mfagan.seeds[0], sorted(prof.mfagan.width_choices)   # notebook 51: MFAGAN's searched G (plan_mfagan's)
+    rows.append(("agd", "readme", "mfagan", f"mfagan_finetune_distill_nas_s{ms}", _spec("mfanet", widths=[mw[len(mw) // 2]] * 8)))
     rows.append(("mfagan", "table2", *evals[0]))
     rows += [("adasr", "table1", m, st, g) for m, st, g in evals[:len(a.budgets)]]
     for pp, table, model, stage, g in rows:                    # experiments.quality_rows' stage

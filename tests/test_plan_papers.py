@@ -116,6 +116,10 @@ def _agd_chain(prof) -> None:
     models = gx.comparison_stages(prof, seed)
     for mid, st in models.items():
         gx.quality_rows(prof, mid, st, "readme", seed)
+    mseed = prof.mfagan.seeds[0]   # notebook 51 adds MFAGAN's searched generator (notebook 10's stage)
+    mfagan = pipeline.StageResult(f"mfagan_finetune_distill_nas_s{mseed}", "key", None, {}, True, {})
+    gx.quality_rows(prof, "mfagan", mfagan, "readme", seed)
+    # the stages of agd.experiments.rows_in (notebooks 11 and 42; its complexity rows are no stages)
     first = next(m for m in models if m.startswith("agd_"))
     gx.quality_rows(prof, "agd", models[first], "table2", seed, paper="mfagan")
     for mid in (m for m in models if m.startswith("agd_")):
