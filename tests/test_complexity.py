@@ -285,6 +285,14 @@ def test_adasr_table1_rows():
     assert printed_flops(carn_m, convention("adasr", "table1")) < 74.32 / 10
 
 
+def test_vdsr_reproduces_agd_readme_row():
+    # VDSR's 20 x 64 on the bicubic-upsampled 1024x1024: 699.36 GFLOPs (MACs) and 2.67 MB printed
+    conv = convention("agd", "readme")
+    vdsr = _build("vdsr")
+    assert printed_flops(vdsr, conv) == pytest.approx(699.36, rel=0.003)
+    assert printed_params(vdsr, conv) == pytest.approx(2.67, rel=0.003)
+
+
 def test_counts_do_not_depend_on_the_deterministic_flag():
     # training stages switch torch to deterministic algorithms; a later count in the same process (the
     # notebooks' complexity columns) must be the same, and the flag must come back as it was
