@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from srlib import io, report, results
+from srlib import report, results
 from srlib.adasr import experiments, stages
-from srlib.metrics.stages import bicubic_baseline
+from srlib.metrics.stages import bicubic_psnr
 
 name, seed = cfg.adasr.dynamic_teacher, cfg.adasr.seeds[0]
 teacher = stages.teacher(cfg, name, seed)
@@ -58,8 +58,7 @@ lam = stages.tune_lambda(cfg, name, seed) if cfg.adasr.bo.enabled else None
 rows = experiments.pareto_rows(cfg, name, seed)
 test = cfg.data.test_sets[0]
 pts = experiments.points(rows, test)
-bic_rows = results.frame(io.read_json(bicubic_baseline(cfg).path("rows.json")))
-bicubic = float(bic_rows[(bic_rows.dataset == test) & (bic_rows.metric == "psnr")].value.iloc[0])
+bicubic = bicubic_psnr(cfg, test)
 print(results.write_table("adasr_pareto", rows, cfg.name).name, f"— {len(rows)} rows; teacher {teacher.name}")
 pts["above_bicubic_db"] = pts.psnr - bicubic
 pts.sort_values(["system", "flops_printed"])[["model", "system", "params", "flops_printed", "psnr", "ssim", "above_bicubic_db"]].round(4)

@@ -42,10 +42,10 @@ import srlib.notebook as nb
 cfg = nb.setup(globals(), ["profile", "overrides"])
 
 # %%
-from srlib import io, report, results
+from srlib import report, results
 from srlib.adasr import experiments, stages
 from srlib.agd import experiments as agd
-from srlib.metrics.stages import bicubic_baseline
+from srlib.metrics.stages import bicubic_psnr
 
 name, seed = cfg.adasr.dynamic_teacher, cfg.adasr.seeds[0]
 rows = experiments.pareto_rows(cfg, name, seed)   # notebook 40's (cached): CARN, its twins, the zoo
@@ -81,8 +81,7 @@ cmp[["model", "dataset", "metric", "unit", "paper_value", "ours", "difference", 
 # %%
 test = cfg.data.test_sets[0]
 pts = experiments.points(rows, test).set_index("model")
-bic = results.frame(io.read_json(bicubic_baseline(cfg).path("rows.json")))
-bicubic = float(bic[(bic.dataset == test) & (bic.metric == "psnr")].value.iloc[0])
+bicubic = bicubic_psnr(cfg, test)
 claims = []
 for paper_row, (mid, d, w) in experiments.table1_choice(cfg, seed).items():
     twin = f"{mid}_separate"

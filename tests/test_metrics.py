@@ -58,3 +58,16 @@ def test_ssim_matches_scikit_image_gaussian_valid():
 def test_quantize():
     x = torch.tensor([-0.1, 0.5, 0.50001, 1.2])
     assert torch.allclose(quantize(x), torch.tensor([0.0, 128 / 255, 128 / 255, 1.0]))
+
+
+def test_bicubic_psnr_reads_the_bicubic_stage_and_names_the_sets_when_asked_for_another():
+    from srlib import config, io
+    from srlib.metrics.stages import bicubic_baseline, bicubic_psnr
+
+    prof = config.load("smoke")
+    test = prof.data.test_sets[0]
+    rows = io.read_json(bicubic_baseline(prof).path("rows.json"))
+    want = next(r["value"] for r in rows if r["dataset"] == test and r["metric"] == "psnr")
+    assert bicubic_psnr(prof, test) == want and 15 < want < 40
+    with pytest.raises(KeyError, match=rf"no bicubic PSNR on 'Set5'; the profile's sets: .*'{test}'"):
+        bicubic_psnr(prof, "Set5")

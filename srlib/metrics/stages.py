@@ -29,6 +29,16 @@ def bicubic_baseline(profile) -> pipeline.StageResult:
     return pipeline.stage("bicubic_baseline", params, run, profile=profile.name, code=[evaluate_rows, data])
 
 
+def bicubic_psnr(profile, dataset: str) -> float:
+    """Bicubic's PSNR on ``dataset`` (:func:`bicubic_baseline`'s row): the bar trained networks are set against."""
+    rows = io.read_json(bicubic_baseline(profile).path("rows.json"))
+    found = [r["value"] for r in rows if r["dataset"] == dataset and r["metric"] == "psnr"]
+    if not found:
+        raise KeyError(f"no bicubic PSNR on {dataset!r}; the profile's sets: "
+                       f"{sorted({r['dataset'] for r in rows})}")
+    return float(found[0])
+
+
 def convention_rows(profile, pair) -> list[dict]:
     """One image, bicubic SR, PSNR/SSIM under each convention (Y vs RGB, shave vs none, 8-bit or not)."""
     lr, hr = pair.tensors()
