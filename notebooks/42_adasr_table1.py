@@ -52,9 +52,8 @@ rows = experiments.pareto_rows(cfg, name, seed)   # notebook 40's (cached): CARN
 for t in cfg.adasr.teachers:                      # the other adapted teachers: their sub-models only
     if t != name:
         rows += stages.submodel_rows(cfg, stages.progressive_kd(cfg, t, seed), t, "adaptable", seed)
-teacher_of = {row: t for row, t, *_ in experiments.TABLE1}
 for paper_row, (mid, d, w) in experiments.table1_choice(cfg, seed).items():   # each Table 1 row's twin
-    t = teacher_of[paper_row]
+    t = experiments.TABLE1_TEACHER[paper_row]
     if t != name:                                 # CARN's twins are notebook 40's ensemble
         rows += stages.submodel_rows(cfg, stages.separate_model(cfg, t, d, w, seed), t, "separate", seed)
 ours_rows = experiments.table1_rows(cfg, rows, seed)

@@ -97,10 +97,10 @@ def _adasr_chain(prof) -> None:
     for t in a.teachers:
         if t != name:
             ast.submodel_rows(prof, ast.progressive_kd(prof, t, seed), t, "adaptable", seed)
-    teacher_of = {row: t for row, t, *_ in ax.TABLE1}
     for row, (mid, d, w) in ax.table1_choice(prof, seed).items():
-        if teacher_of[row] != name:
-            ast.submodel_rows(prof, ast.separate_model(prof, teacher_of[row], d, w, seed), teacher_of[row], "separate", seed)
+        t = ax.TABLE1_TEACHER[row]
+        if t != name:
+            ast.submodel_rows(prof, ast.separate_model(prof, t, d, w, seed), t, "separate", seed)
 
 
 def _agd_chain(prof) -> None:

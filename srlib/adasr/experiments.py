@@ -161,6 +161,7 @@ def lut_rows(profile, name: str, teacher_kw: Mapping, opts) -> list[dict]:
 #: Table 1's adapted models: (paper row, teacher, depth ratio, width ratio) in the paper's naming.
 TABLE1 = (("adasr_rcan_1_0.75", "rcan", 1.0, 0.75), ("adasr_carn_0.6_0.5", "carn", 0.6, 0.5),
           ("adasr_fmen_0.75_0.8", "fmen", 0.75, 0.8))
+TABLE1_TEACHER = {row: teacher for row, teacher, *_ in TABLE1}   # Table 1's adapted row -> its teacher
 
 
 def nearest_option(opts, depth_full: int, width_full: int, depth_ratio: float, width_ratio: float):
