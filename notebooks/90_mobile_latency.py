@@ -26,9 +26,12 @@
 #   adds on a given machine (other data in the caches between layers, per-operator work; nn-Meter), so the
 #   table carries a **calibration** `a * sum + b * kernels + c` (a, b, c >= 0) fitted on *calibration*
 #   networks timed whole (other widths of TPSR, CARN, IMDN, RFDN, FMEN, MFANet) -- our assumption, not
-#   MFAGAN's. Validated on held-out networks (narrow CARN / IMDN / FMEN / RFDN / ESRGAN variants, TPSR-like
-#   cells, MFANet SubGenerators) whose whole-network timings are never used to build or calibrate it: share
-#   within +-10 % and RMSPE, calibrated and plain sum (nn-Meter reports 99.0 % within +-10 % on a phone CPU).
+#   MFAGAN's --, kept only when it predicts left-out calibration networks better than the plain sum
+#   (leave-one-out; otherwise the table keeps the plain sum and says so). Validated on held-out networks
+#   (narrow CARN / IMDN / FMEN / RFDN / ESRGAN variants, TPSR-like cells, MFANet SubGenerators) whose
+#   whole-network timings are never used to build or calibrate it: share within +-10 % and RMSPE, calibrated
+#   and plain sum (nn-Meter reports 99.0 % within +-10 % on a phone CPU). The whole networks are timed in the
+#   same interleaved passes as the kernels, so a slow spell of a shared machine hits both sides alike.
 
 # %% tags=["parameters"]
 profile = None  # None: $SRLIB_PROFILE, else "mini"
@@ -140,7 +143,8 @@ for metric, value in (("share_within_10pct_sum", share_sum), ("rmspe_sum", rmspe
                             note="the plain sum of isolated kernels, without the calibration"))
 cal = table["calibration"]
 print(f"calibration on {len(cal['networks'])} networks: {cal['scale']:.3f} x sum + {cal['per_kernel_ms'] * 1e3:.1f} us "
-      f"x kernels + {cal['per_network_ms'] * 1e3:.1f} us (fit RMSPE {cal['raw_rmspe_pct']:.1f} % -> {cal['fit_rmspe_pct']:.1f} %)")
+      f"x kernels + {cal['per_network_ms'] * 1e3:.1f} us (RMSPE on them {cal['raw_rmspe_pct']:.1f} % -> {cal['fit_rmspe_pct']:.1f} %, "
+      f"leave-one-out {cal.get('loo_rmspe_pct', float('nan')):.1f} %)\n  {cal['note']}")
 print(f"held out, calibrated: {share:.1f} % within +-10 %, RMSPE {rmspe:.1f} %;  plain sum: {share_sum:.1f} %, "
       f"RMSPE {rmspe_sum:.1f} %   ({len(vdf)} networks, {table['n_entries']} kernels in the table)")
 vdf[["network", "predicted_ms", "predicted_sum_ms", "measured_ms", "error_pct", "error_sum_pct", "within_10pct"]]
@@ -182,9 +186,11 @@ claims = [report.Claim("mfagan", "MFAGAN runs faster than ESRGAN (paper: 16.4x o
                        f"ESRGAN / MFAGAN = {ratio:.1f}x (median), {low:.1f}x-{high:.1f}x over median -/+ IQR, "
                        f"LiteRT-XNNPACK, {te['threads']} thread, LR {te['input_hw'][0]}x{te['input_hw'][1]} on this "
                        "CPU; the paper's 16.4x is not a target for this number"),
-          report.Claim("srlib", "the calibrated LUT predicts held-out networks within +-10 % for >= 95 % of them "
-                       "(target)", "holds" if share >= 95 else "does not hold",
-                       f"{share:.1f} % within +-10 %, RMSPE {rmspe:.1f} % (plain sum: {share_sum:.1f} %, RMSPE "
+          report.Claim("srlib", "the LUT (with its calibration where leave-one-out kept it) predicts held-out networks "
+                       "within +-10 % for >= 95 % of them (target)", "holds" if share >= 95 else "does not hold",
+                       f"{share:.1f} % within +-10 %, RMSPE {rmspe:.1f} %, "
+                       f"{'plain sum kept by leave-one-out' if (cal['scale'], cal['per_kernel_ms'], cal['per_network_ms']) == (1.0, 0.0, 0.0) else 'calibrated'} "
+                       f"(plain sum: {share_sum:.1f} %, RMSPE "
                        f"{rmspe_sum:.1f} %); one build of the table on this machine -- whether it holds elsewhere takes a fresh "
                        "build there (an empty $SRLIB_LATENCY_STORE)")]
 report.write_claims("mobile_latency", claims, cfg.name)

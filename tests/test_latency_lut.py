@@ -205,10 +205,73 @@ def test_calibration_fit_recovers_a_known_gap_and_refuses_heldout_networks():
     assert (cal.scale, cal.per_kernel_ms, cal.per_network_ms) == pytest.approx((1.08, 0.004, 0.02), rel=1e-6)
     assert cal.fit_rmspe_pct == pytest.approx(0.0, abs=1e-6) and cal.raw_rmspe_pct > 8.0
     assert lc.Calibration.from_dict(cal.to_dict()) == cal
+    assert cal.loo_rmspe_pct == pytest.approx(0.0, abs=1e-6) and cal.fitted == pytest.approx((1.08, 0.004, 0.02))
     with pytest.raises(ValueError, match="held out: b"):
         lc.fit(sums, counts, measured, ["a", "b", "c", "d", "e"], heldout=["b", "x"])
     with pytest.raises(ValueError, match=">= 3 networks"):
         lc.fit(sums[:2], counts[:2], measured[:2], ["a", "b"])
+
+
+def test_calibration_keeps_the_plain_sum_when_the_fit_only_fits_noise():
+    from srlib.latency import lut_calibration as lc
+
+    sums, counts = [2.0, 5.0, 9.0, 3.0, 12.0, 7.0], [10, 40, 30, 25, 80, 50]
+    noise = [1.06, 0.95, 1.03, 0.96, 1.0, 1.04]          # +-6 % around the plain sum, no gap
+    measured = [s * f for s, f in zip(sums, noise)]
+    cal = lc.fit(sums, counts, measured, list("abcdef"))
+    assert cal.is_plain_sum and cal.loo_rmspe_pct >= cal.raw_rmspe_pct == cal.fit_rmspe_pct
+    assert "plain sum kept" in cal.note and len(cal.fitted) == 3 and cal.fitted != (1.0, 0.0, 0.0)
+    forced = lc.fit(sums, counts, measured, list("abcdef"), select=False)
+    assert not forced.is_plain_sum and forced.fit_rmspe_pct < forced.raw_rmspe_pct < forced.loo_rmspe_pct
+    # the same noise on top of a real 10 % gap: the fit is kept
+    gap = lc.fit(sums, counts, [1.1 * m for m in measured], list("abcdef"))
+    assert not gap.is_plain_sum and gap.scale == pytest.approx(1.1, abs=0.06) and gap.loo_rmspe_pct < gap.raw_rmspe_pct
+
+
+def test_networks_are_timed_in_the_kernels_passes_and_never_stored(tmp_path, monkeypatch):
+    from srlib.latency import kernel_store
+    from srlib.latency import lut as lut_module
+
+    calls = _fake_timing(monkeypatch)
+    monkeypatch.setattr(lut_module, "convert_kernels", lambda *a, **k: None)
+    monkeypatch.setattr(lut_module, "network_paths",
+                        lambda nets: {n[0]: tmp_path / f"{n[0]}.tflite" for n, _, _ in nets})
+    keys = [str(k) for k in trace_kernels(_Tiny(1), 12)]
+    store = kernel_store.KernelStore.for_runtime(threads=1, xnnpack=True, samples=2, rounds=1, root=tmp_path / "store")
+    nets = [(("tiny1", _Tiny(1)), 12, tmp_path), (("tiny2", _Tiny(2)), 12, tmp_path)]
+    a = build_lut(keys, tmp_path / "a", samples=2, rounds=1, store=store, workers=1, log=None, networks=nets,
+                  time_networks=True)
+    assert calls[-1] == sorted(set(keys) | {str(OVERHEAD), "network:tiny1", "network:tiny2"})   # one call, interleaved
+    assert set(a.meta["networks_ms"]) == {"tiny1", "tiny2"} and a.meta["networks_disturbed"] == []
+    assert a.meta["networks_ms"]["tiny1"] == pytest.approx(1e-3 * (1 + len("network:tiny1") % 7))
+    assert set(a.entries) == set(keys) | {str(OVERHEAD)} and set(store.entries()) == set(keys) | {str(OVERHEAD)}
+    # every kernel from the store: the networks are still timed (alone), the table's entries are the stored ones
+    b = build_lut(keys, tmp_path / "b", samples=2, rounds=1, store=store, workers=1, log=None, networks=nets,
+                  time_networks=True)
+    assert calls[-1] == ["network:tiny1", "network:tiny2"] and b.entries == a.entries
+    assert set(b.meta["networks_ms"]) == {"tiny1", "tiny2"}
+    # without time_networks: converted only
+    c = build_lut(keys, tmp_path / "c", samples=2, rounds=1, store=store, workers=1, log=None, networks=nets)
+    assert len(calls) == 2 and "networks_ms" not in c.meta
+
+
+def test_calibrate_takes_the_tables_own_network_times(tmp_path, monkeypatch):
+    from srlib.latency import lut_calibration as lc
+
+    specs = [NetworkSpec("tpsr", {"num_feat": f}) for f in (2, 4, 6)] + [NetworkSpec("carn_m", {"num_feat": 4, "num_block": 1})]
+    hw = (8, 8)
+    lut = LUT({str(k): 0.01 * (1 + i % 3) for i, k in enumerate({str(k) for s in specs for k in s.kernels(hw)})},
+              {"lr_hw": [8, 8]})
+    sums = {s.title: lc.features(lut.entries, s.kernels(hw))[0] for s in specs}
+    measured = {t: 1.2 * v for t, v in sums.items()}
+
+    def not_again(*a, **k):
+        raise AssertionError("networks the table timed must not be timed again")
+
+    monkeypatch.setattr(lut_validation, "measure_networks", not_again)
+    cal, rows = lut_stages.calibrate(lut, specs, hw, tmp_path, measured=measured, log=None)
+    assert rows["measured_ms"].tolist() == [measured[s.title] for s in specs]
+    assert cal.scale == pytest.approx(1.2) and rows["calibrated_ms"].tolist() == pytest.approx(rows["measured_ms"].tolist())
 
 
 def test_calibrated_table_predicts_with_the_fit_and_validate_refuses_its_networks(tmp_path):

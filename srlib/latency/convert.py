@@ -25,7 +25,7 @@ from .networks import NetworkSpec, as_spec
 from .trace import Kernel, kernel_module
 
 __all__ = ["kernel_file", "convert_one", "convert_batch", "default_workers", "convert_kernels", "convert_networks",
-           "network_file", "run_tasks", "run_task", "task_output", "task_done", "BATCH"]
+           "network_file", "network_paths", "run_tasks", "run_task", "task_output", "task_done", "BATCH"]
 
 #: Kernels converted together in one litert-torch conversion (:func:`convert_batch`): ~5 s a batch here.
 BATCH = 32
@@ -285,6 +285,16 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
     for _, errlog in procs:
         errlog.unlink(missing_ok=True)
     progress(len(todo))
+
+
+def network_paths(networks: Sequence[tuple[Any, Sequence[int], str | os.PathLike]]) -> dict[str, Path]:
+    """title -> ``.tflite`` of each (network, input size, folder) as :func:`convert_kernels` takes them (those
+    its pool did not convert, e.g. modules, are converted here)."""
+    out: dict[str, Path] = {}
+    for net, lr_hw, folder in networks:
+        title = as_spec(net)[0]
+        out[title] = _convert_network(net, ex.hw_pair(lr_hw), Path(folder))
+    return out
 
 
 def network_file(net: Any, lr_hw: int | Sequence[int], workdir: str | os.PathLike) -> Path:

@@ -48,7 +48,7 @@ from srlib import io
 
 from . import bench
 from . import export as ex
-from .convert import convert_kernels, kernel_file
+from .convert import convert_kernels, kernel_file, network_paths
 from .lut_timing import CANARY, Timed, canary_ms, time_files
 from .networks import network_kernels
 from .trace import OVERHEAD, Kernel
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["LUT", "Compiled", "runtime_meta", "measure_kernels", "build_lut", "extend_lut"]
 
 _OVERHEAD_KEY = str(OVERHEAD)
+#: Prefix of whole networks among the files :func:`measure_kernels` times (never a kernel key).
+NETWORK_PREFIX = "network:"
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,8 @@ def runtime_meta(runtime: str, threads: int, xnnpack: bool) -> dict[str, Any]:
 def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, threads: int = 1,
                     xnnpack: bool = True, samples: int = 10, rounds: int = 5, keep_files: bool = False,
                     workers: int | None = None, store: "KernelStore | None" = None,
-                    log: Callable[[str], None] = print, networks: Sequence[Any] = ()) -> Timed:
+                    log: Callable[[str], None] = print, networks: Sequence[Any] = (),
+                    time_networks: bool = False) -> Timed:
     """Raw steady-state ms of a one-kernel model per unique kernel (invoke overhead included), on LiteRT,
     timed by :func:`~srlib.latency.lut_timing.time_files` (``.ms[key]``).
 
@@ -246,8 +249,11 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
     With a ``store`` (:class:`~srlib.latency.kernel_store.KernelStore`, this machine and runtime), the
     kernels it holds under the current canary are taken from it, only the others are converted (into the
     store's model folder, kept there) and timed, and their clean measurements are added to it.
-    ``networks``: whole networks to convert in the same pool (:func:`~srlib.latency.convert.convert_kernels`),
-    nothing else is done with them here."""
+    ``networks``: whole networks ((zoo spec, input size, folder), as
+    :func:`~srlib.latency.convert.convert_kernels` takes them) to convert in the same pool; with
+    ``time_networks`` they are also timed *in the same interleaved passes* as the kernels, so that a slow
+    spell of a shared machine hits both sides of a comparison alike (their times come back under
+    ``NETWORK_PREFIX + title``; they never enter the store)."""
     workdir = Path(workdir)
     keys = list(dict.fromkeys(str(k) for k in kernels))
     reused: dict = {}
@@ -262,16 +268,24 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
     todo = [k for k in keys if k not in reused]
     paths = {key: kernel_file(models, key) for key in todo}
     convert_kernels([k for k in todo if not paths[k].is_file()], models, workers=workers, log=log, networks=networks)
-    if paths or store is None:
-        timed = time_files(paths, models, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds, log=log)
+    whole = {NETWORK_PREFIX + t: p for t, p in network_paths(networks).items()} if time_networks else {}
+    if paths or whole or store is None:
+        timed = time_files({**paths, **whole}, models, threads=threads, xnnpack=xnnpack, samples=samples,
+                           rounds=rounds, log=log, what="kernels" + (" and networks" if whole else ""))
     else:   # everything came from the store
         timed = Timed({}, {}, {}, now, [now], [], [])
+    nets_timed = timed.subset(whole)
+    timed = timed.subset(paths)
     if store is not None:
         store.add(timed)
         timed = Timed({k: (reused[k].ms if k in reused else timed.ms[k]) for k in keys},
                       {k: (reused[k].rounds_ms if k in reused else timed.rounds_ms[k]) for k in keys},
                       {k: (reused[k].clean if k in reused else timed.clean[k]) for k in keys},
                       timed.canary_ms, timed.canary_all, timed.canary_mem_all, timed.disturbed, sorted(reused))
+    if whole:   # back beside the kernels, for build_lut
+        timed = Timed({**timed.ms, **nets_timed.ms}, {**timed.rounds_ms, **nets_timed.rounds_ms},
+                      {**timed.clean, **nets_timed.clean}, timed.canary_ms, timed.canary_all, timed.canary_mem_all,
+                      timed.disturbed + nets_timed.disturbed, timed.from_store)
     io.write_json(workdir / "raw.json", {"ms": timed.ms, "rounds_ms": timed.rounds_ms, "clean": timed.clean,
                                          "canary_ms": timed.canary_ms, "canary_all_ms": timed.canary_all,
                                          "canary_mem_all_ms": timed.canary_mem_all,
@@ -287,23 +301,32 @@ def build_lut(kernels: Iterable[Kernel | str], workdir: str | os.PathLike, *, ru
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               lr_hw: Sequence[int] | None = None, keep_files: bool = False, workers: int | None = None,
               store: "KernelStore | None" = None, log: Callable[[str], None] = print,
-              networks: Sequence[Any] = ()) -> LUT:
+              networks: Sequence[Any] = (), time_networks: bool = False) -> LUT:
     """Measure every unique kernel (plus the invoke overhead) and return the table (see module doc).
     ``keep_files`` keeps the one-kernel models in ``workdir/kernels/`` (for inspection); ``workers``:
     conversion processes (:func:`~srlib.latency.convert.convert_kernels`); ``store``: the machine's
     kernel store to read from and add to (:func:`measure_kernels`); ``networks``: whole networks to convert
-    in the same pool as the kernels (for a later timing)."""
+    in the same pool as the kernels; with ``time_networks`` also timed in the same passes as the kernels,
+    their times kept in ``meta["networks_ms"]`` (title -> ms; ``meta["networks_disturbed"]``: those never
+    timed while both canaries were at their best) -- never entries of the table."""
     meta = runtime_meta(runtime, threads, xnnpack)
     keys = [str(OVERHEAD)] + [k for k in dict.fromkeys(str(k) for k in kernels) if k != str(OVERHEAD)]
     timed = measure_kernels(keys, workdir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                            keep_files=keep_files, workers=workers, store=store, log=log, networks=networks)
+                            keep_files=keep_files, workers=workers, store=store, log=log, networks=networks,
+                            time_networks=time_networks)
     raw = timed.ms
+    nets = {k[len(NETWORK_PREFIX):]: v for k, v in raw.items() if k.startswith(NETWORK_PREFIX)}
     overhead = raw[str(OVERHEAD)]
     entries = {k: (overhead if k == str(OVERHEAD) else raw[k] - overhead) for k in keys}
     meta.update(overhead_ms=overhead, n_kernels=len(keys), samples=samples, rounds=rounds,
                 statistic="min over passes of min over samples (time_files / steady_ms)",
-                canary=str(CANARY), canary_ms=timed.canary_ms, disturbed=len(timed.disturbed),
+                canary=str(CANARY), canary_ms=timed.canary_ms,
+                disturbed=sum(not k.startswith(NETWORK_PREFIX) for k in timed.disturbed),
                 from_store=len(timed.from_store))
+    if time_networks:
+        meta.update(networks_ms=nets, networks_disturbed=[k[len(NETWORK_PREFIX):] for k in timed.disturbed
+                                                          if k.startswith(NETWORK_PREFIX)],
+                    networks_timing="whole networks timed in the same interleaved passes as the entries")
     if lr_hw is not None:
         meta["lr_hw"] = [int(v) for v in lr_hw]
     return LUT(entries, meta)

@@ -73,11 +73,12 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
         net_dir = (store.models if store is not None else ctx.dir) / "networks"
         nets = [(s, hw, net_dir) for s in cal_specs + _zoo_specs(prefetch_networks, "lut_stage")]
         lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
-                        lr_hw=hw, store=store, log=log, networks=nets)
+                        lr_hw=hw, store=store, log=log, networks=nets, time_networks=bool(nets))
         lut.meta["networks"] = [s.title for s in specs]
         out: dict[str, Any] = {"network_dir": str(net_dir)}
         if cal_specs:
-            cal, rows = calibrate(lut, cal_specs, hw, net_dir, samples=samples, rounds=rounds, log=log)
+            cal, rows = calibrate(lut, cal_specs, hw, net_dir, samples=samples, rounds=rounds, log=log,
+                                  measured=lut.meta.get("networks_ms"))
             lut.meta["calibration"] = cal.to_dict()
             with io.atomic_write(ctx.path("calibration.csv"), "w") as f:
                 rows.to_csv(f, index=False)
@@ -91,21 +92,26 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
 
 
 def calibrate(lut: LUT, networks: Sequence[NetworkSpec], lr_hw: tuple[int, int], workdir: Any, *,
-              samples: int = 10, rounds: int = 5, log: Callable[[str], None] | None = print) -> tuple[Any, Any]:
-    """Time the calibration ``networks`` whole (exactly as the table's entries and the validation's networks)
-    and fit :func:`~srlib.latency.lut_calibration.fit`; returns the calibration and a frame of network,
-    sum_ms, n_kernels, measured_ms, calibrated_ms."""
+              samples: int = 10, rounds: int = 5, log: Callable[[str], None] | None = print,
+              measured: dict[str, float] | None = None) -> tuple[Any, Any]:
+    """Fit :func:`~srlib.latency.lut_calibration.fit` on the calibration ``networks`` timed whole (exactly as
+    the table's entries and the validation's networks): their times from ``measured`` (title -> ms, e.g.
+    timed in the table's own passes, ``lut.meta["networks_ms"]``), the others timed here. Returns the
+    calibration and a frame of network, sum_ms, n_kernels, measured_ms, calibrated_ms."""
     import pandas as pd
 
     from .lut_validation import measure_networks
 
     titles = [s.title for s in networks]
     feats = [lut_calibration.features(lut.entries, s.kernels(lr_hw)) for s in networks]
-    timed = measure_networks(list(zip(titles, networks)), lr_hw, workdir,
-                             threads=int(lut.meta.get("threads", 1)),
-                             xnnpack=lut.meta.get("delegate", "xnnpack") == "xnnpack", samples=samples,
-                             rounds=rounds, log=log)
-    measured = [timed.ms[t] for t in titles]
+    have = dict(measured or {})
+    todo = [(t, s) for t, s in zip(titles, networks) if t not in have]
+    if todo:
+        timed = measure_networks(todo, lr_hw, workdir, threads=int(lut.meta.get("threads", 1)),
+                                 xnnpack=lut.meta.get("delegate", "xnnpack") == "xnnpack", samples=samples,
+                                 rounds=rounds, log=log)
+        have.update(timed.ms)
+    measured = [have[t] for t in titles]
     cal = lut_calibration.fit([f[0] for f in feats], [f[1] for f in feats], measured, titles)
     rows = pd.DataFrame({"network": titles, "sum_ms": [f[0] for f in feats], "n_kernels": [f[1] for f in feats],
                          "measured_ms": measured, "calibrated_ms": [cal.apply(*f) for f in feats]})
@@ -124,7 +130,9 @@ def validation_stage(lut_result: pipeline.StageResult, networks: Sequence[Any], 
                      log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached :func:`~srlib.latency.lut_validation.validate` of held-out zoo networks against a
     :func:`lut_stage` table; writes ``validation.csv`` and returns the summary in ``stage.outputs``. The
-    network files come from the table's ``network_dir`` (converted there if missing)."""
+    network files come from the table's ``network_dir`` (converted there if missing); the networks the table
+    timed in its own passes (``meta["networks_ms"]``, :func:`lut_stage`'s ``prefetch_networks``) are not
+    timed again (``timed_with_table`` in the frame)."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
@@ -137,7 +145,9 @@ def validation_stage(lut_result: pipeline.StageResult, networks: Sequence[Any], 
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
         lut = load_lut(lut_result)
-        df = validate(lut, specs, hw, workdir=lut_result.outputs.get("network_dir") or ctx.dir)
+        df = validate(lut, specs, hw, workdir=lut_result.outputs.get("network_dir") or ctx.dir,
+                      measured=lut.meta.get("networks_ms"))
+        df["timed_with_table"] = df["network"].isin(list(lut.meta.get("networks_ms", {})))
         with io.atomic_write(ctx.path("validation.csv"), "w") as f:
             df.to_csv(f, index=False)
         return {"validation_csv": "validation.csv", **summary(df)}

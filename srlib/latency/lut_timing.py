@@ -72,6 +72,13 @@ class Timed:
     disturbed: list[str]             # keys that never got a clean measurement
     from_store: list[str] = field(default_factory=list)  # keys taken from a kernel store, not timed here
 
+    def subset(self, keys) -> "Timed":
+        """The measurements of ``keys`` only (the canaries of the whole call kept)."""
+        keys = [k for k in keys if k in self.ms]
+        return Timed({k: self.ms[k] for k in keys}, {k: self.rounds_ms[k] for k in keys},
+                     {k: self.clean[k] for k in keys}, self.canary_ms, self.canary_all, self.canary_mem_all,
+                     [k for k in self.disturbed if k in keys], [k for k in self.from_store if k in keys])
+
 
 def _canary_interpreter(workdir: Path, k: Kernel, threads: int, xnnpack: bool):
     path = kernel_file(workdir, k)
