@@ -728,10 +728,7 @@ def plan_adasr(prof) -> list[PlanStage]:
             out.append(ev(stage, f"every (D, W) of {stage}", _lazy(adasr_eval_macs, g, options, test_px, p)))
         if t != dyn:                                              # notebook 42: the Table 1 rows' twins
             desc = model.description
-            for _, tt, dr, wr in ax.TABLE1:
-                if tt != t:
-                    continue
-                dd, w = ax.nearest_option(options, desc.depth, desc.width, dr, wr)
+            for dd, w in dict.fromkeys(ax.table1_sizes(t, options, desc.depth, desc.width).values()):
                 stage = name("separate", f"{t}_{dd}_{w}", seed)
                 out.append(PlanStage(paper, stage, "pixel", f"Table 1's twin ({dd}, {w}): that sub-model of {t} alone "
                                      "from scratch, L1 to HR", sep_iters, b, str(p),

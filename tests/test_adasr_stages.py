@@ -1,7 +1,7 @@
 """AdaSR stage helpers: the staircase exponential schedule and Table 1's nearest grid option."""
 import pytest
 
-from srlib.adasr.experiments import nearest_option
+from srlib.adasr.experiments import nearest_option, table1_sizes
 from srlib.adasr.stages import schedule
 
 
@@ -18,6 +18,10 @@ def test_table1_names_map_to_the_nearest_grid_option():
     # CARN-0.6_0.5 of a 3-block, 32-channel CARN: 0.6 x 3 = 1.8 -> 2 blocks, 0.5 x 32 = 16 channels
     assert nearest_option(opts, 3, 32, 0.6, 0.5) == (2, 16)
     assert nearest_option(opts, 3, 32, 1.0, 0.75) == (3, 16)   # 24 channels: a tie, the first (smaller) wins
+    # per teacher, the rows Table 1 prints for it (the planner's and notebook 42's one choice)
+    assert table1_sizes("carn", opts, 3, 32) == {"adasr_carn_0.6_0.5": (2, 16)}
+    assert table1_sizes("rcan", [(1, 24), (1, 32), (2, 24), (2, 32)], 2, 32) == {"adasr_rcan_1_0.75": (2, 24)}
+    assert table1_sizes("esrgan", opts, 3, 32) == {}
 
 
 @pytest.mark.parametrize("key, value", [("adasr.latency_runtimes", ["litert_t4"]), ("adasr.dynamic_trials", 0),

@@ -169,18 +169,24 @@ def nearest_option(opts, depth_full: int, width_full: int, depth_ratio: float, w
     return min(opts, key=lambda o: (abs(o[0] - depth_ratio * depth_full), abs(o[1] - width_ratio * width_full)))
 
 
+def table1_sizes(teacher: str, opts, depth_full: int, width_full: int) -> dict[str, tuple[int, int]]:
+    """{paper row: (D, W)} of Table 1's adapted models of ``teacher``: the option of ``opts`` nearest each
+    row's ratios of the full (depth, width). Pure: the planner calls it before anything is trained."""
+    return {row: nearest_option(opts, depth_full, width_full, dr, wr) for row, t, dr, wr in TABLE1 if t == teacher}
+
+
 def table1_choice(profile, seed: int = 0) -> dict[str, tuple[str, int, int]]:
     """{paper row: (our model id, D, W)} for each Table 1 adapted model whose teacher the profile adapts:
-    the grid option nearest the paper's ratios."""
+    the grid option nearest the paper's ratios (:func:`table1_sizes`)."""
     out = {}
-    for paper_row, teacher, dr, wr in TABLE1:
+    for teacher in dict.fromkeys(t for _, t, _, _ in TABLE1):
         if teacher not in profile.adasr.teachers:
             continue
         ada = stages.progressive_kd(profile, teacher, seed)
         desc = stages.wrap(runs.build_spec(ada.manifest["params"]["models"]["S"])).description
-        d, w = nearest_option(options(ada), desc.depth, desc.width, dr, wr)
-        out[paper_row] = (stages.model_id(teacher, d, w), d, w)
-    return out
+        for row, (d, w) in table1_sizes(teacher, options(ada), desc.depth, desc.width).items():
+            out[row] = (stages.model_id(teacher, d, w), d, w)
+    return {row: out[row] for row, *_ in TABLE1 if row in out}   # the paper's row order
 
 
 def table1_rows(profile, rows: list[dict], seed: int = 0) -> list[dict]:
