@@ -12,9 +12,13 @@ mixed-width SubGenerators; 262 kernels, calibration on 7 other networks): four s
 (fresh clones of 79bfd2c and abad7a4, two rebuilds into an empty kernel store) gave 100 % within +-10 %
 with the calibration (RMSPE 2.3-3.1 %; fitted scale 1.015-1.043 x the sum) and 100 % with the plain sum
 (RMSPE 3.3-5.8 %, networks predicted low). An earlier fresh run on another machine of this kind, before the
-calibration, gave 5.9 % within +-10 % with the plain sum (every network 7-20 % low): the reason for it. A
-validation pass timed during a long slow spell of the shared machine can show outliers: check
-``disturbed`` / ``canary_ratio`` and re-run.
+calibration, gave 5.9 % within +-10 % with the plain sum (every network 7-20 % low): the reason for it.
+On a noisier day of the same machine, with the networks timed in a sitting of their own after the table,
+a build gave 88 % calibrated / 65 % plain sum: the same network's best time moved by up to 26 % between
+sittings a minute apart. The cached stages therefore time the networks in the table's own interleaved
+passes (:func:`srlib.latency.lut.build_lut` ``time_networks``; ``measured`` here): four builds that way
+gave 100 % with the plain sum each time (RMSPE 3.3-4.5 %). A validation timed on its own during a long
+slow spell can still show outliers: check ``disturbed`` / ``canary_ratio`` and re-run.
 """
 from __future__ import annotations
 
