@@ -50,6 +50,7 @@ import seaborn as sns
 
 from srlib import io, report, results
 from srlib.latency import experiments as lx
+from srlib.latency.lut_calibration import Calibration
 from srlib.mfagan import experiments as mx
 
 pd.set_option("display.max_colwidth", 120, "display.width", 200)
@@ -189,7 +190,7 @@ claims = [report.Claim("mfagan", "MFAGAN runs faster than ESRGAN (paper: 16.4x o
           report.Claim("srlib", "the LUT (with its calibration where leave-one-out kept it) predicts held-out networks "
                        "within +-10 % for >= 95 % of them (target)", "holds" if share >= 95 else "does not hold",
                        f"{share:.1f} % within +-10 %, RMSPE {rmspe:.1f} %, "
-                       f"{'plain sum kept by leave-one-out' if (cal['scale'], cal['per_kernel_ms'], cal['per_network_ms']) == (1.0, 0.0, 0.0) else 'calibrated'} "
+                       f"{'plain sum kept by leave-one-out' if Calibration.from_dict(cal).is_plain_sum else 'calibrated'} "
                        f"(plain sum: {share_sum:.1f} %, RMSPE "
                        f"{rmspe_sum:.1f} %); one build of the table on this machine -- whether it holds elsewhere takes a fresh "
                        "build there (an empty $SRLIB_LATENCY_STORE)")]
