@@ -119,9 +119,11 @@ lat_rows = experiments.latency_rows(cfg, name, kw, opts, seed)
 lut_rows = experiments.lut_rows(cfg, name, kw, opts)   # LiteRT configurations only
 lat = results.frame(lat_rows)
 lat["runtime"] = lat.metric.str.removeprefix("latency_")
-lut = results.frame(lut_rows) if lut_rows else pd.DataFrame(columns=["model", "metric", "value"])
-lut["runtime"] = lut.metric.str.removeprefix("latency_lut_")
-print(results.write_table("adasr_fig4", lat_rows + lut_rows, cfg.name).name, f"— {len(lat_rows)} measured, {len(lut_rows)} predicted")
+lut_all = results.frame(lut_rows) if lut_rows else pd.DataFrame(columns=["model", "metric", "value"])
+lut = lut_all[lut_all.metric.str.startswith("latency_lut_")].assign(runtime=lambda d: d.metric.str.removeprefix("latency_lut_"))
+steady = lut_all[lut_all.metric.str.startswith("latency_steady_")].assign(runtime=lambda d: d.metric.str.removeprefix("latency_steady_"))
+print(results.write_table("adasr_fig4", lat_rows + lut_rows, cfg.name).name,
+      f"— {len(lat_rows)} measured, {len(lut)} predicted, {len(steady)} timed whole with the table")
 both = lat.merge(pts[["model", "psnr"]], on="model").merge(
     pts[pts.system == "separately trained"].assign(model=lambda d: d.model.str.removesuffix("_separate"))[["model", "psnr"]]
     .rename(columns={"psnr": "psnr_separate"}), on="model", how="left")
@@ -142,16 +144,24 @@ lat.pivot_table(index="model", columns="runtime", values="value").round(2)
 
 # %% [markdown]
 # Lookup-table predictions beside the measurements (LiteRT configurations; none at a profile that times
-# onnxruntime only): the sum of each sub-model's isolated kernels, uncalibrated. The measured values are medians
-# of back-to-back runs, the table's entries minima, so the sum is expected a little low.
+# onnxruntime only): the sum of each sub-model's isolated kernels, uncalibrated. The table's entries are
+# minima over samples and passes, so its like-for-like check is the sub-model timed whole *in the table's own
+# passes* by the same statistic (`steady_ms`, error_pct). Fig. 4's measured latency is a median of a few
+# back-to-back runs in another sitting; the sum's gap to it (error_vs_median_pct) also holds the machine's
+# spread between its best and its typical run, which on a shared 2-core machine is 10-30 %.
 
 # %%
 if len(lut):
-    side = lat.merge(lut[["model", "runtime", "value"]].rename(columns={"value": "lut_ms"}), on=["model", "runtime"])
-    side = side.rename(columns={"value": "measured_ms"})[["model", "runtime", "measured_ms", "lut_ms"]]
-    side["error_pct"] = 100 * (side.lut_ms / side.measured_ms - 1)
-    print(f"lookup table vs measured: {(side.error_pct.abs() <= 10).mean():.0%} within +-10 %, "
-          f"median error {side.error_pct.median():+.1f} %")
+    side = (lat.rename(columns={"value": "measured_ms"})[["model", "runtime", "measured_ms"]]
+            .merge(steady[["model", "runtime", "value"]].rename(columns={"value": "steady_ms"}), on=["model", "runtime"])
+            .merge(lut[["model", "runtime", "value"]].rename(columns={"value": "lut_ms"}), on=["model", "runtime"]))
+    side["error_pct"] = 100 * (side.lut_ms / side.steady_ms - 1)
+    side["error_vs_median_pct"] = 100 * (side.lut_ms / side.measured_ms - 1)
+    print(f"lookup table vs the sub-models timed whole in its passes (same statistic): "
+          f"{(side.error_pct.abs() <= 10).mean():.0%} within +-10 %, median error {side.error_pct.median():+.1f} %\n"
+          f"lookup table vs Fig. 4's medians (other sitting, other statistic): "
+          f"{(side.error_vs_median_pct.abs() <= 10).mean():.0%} within +-10 %, median error "
+          f"{side.error_vs_median_pct.median():+.1f} %")
 else:
     side = "no LiteRT configuration in adasr.latency_runtimes at this profile: no lookup-table predictions"
 side

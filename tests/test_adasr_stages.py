@@ -40,12 +40,20 @@ def test_lut_rows_predict_each_sub_model_from_one_table_of_its_kernels():
     cfg = config.load("smoke", {"adasr.latency_runtimes": ["litert-xnnpack_t1", "onnxruntime_t1"],
                                 "latency.lr_hw": [8, 8]})
     rows = experiments.lut_rows(cfg, "carn", {}, [(1, 8), (2, 8)])
-    assert [r["model"] for r in rows] == [experiments.stages.model_id("carn", d, 8) for d in (1, 2)]
-    assert {r["metric"] for r in rows} == {"latency_lut_litert-xnnpack_t1"}   # LiteRT only
-    assert rows[1]["value"] > rows[0]["value"] > 0 and "desktop CPU proxy" in rows[0]["note"]
+    ids = [experiments.stages.model_id("carn", d, 8) for d in (1, 2)]
+    pred = [r for r in rows if r["metric"] == "latency_lut_litert-xnnpack_t1"]
+    whole = [r for r in rows if r["metric"] == "latency_steady_litert-xnnpack_t1"]
+    assert len(pred) + len(whole) == len(rows)                                   # LiteRT only
+    assert [r["model"] for r in pred] == [r["model"] for r in whole] == ids
+    assert pred[1]["value"] > pred[0]["value"] > 0 and "desktop CPU proxy" in pred[0]["note"]
     specs = [("carn", {"num_block": d, "num_feat": 8}) for d in (1, 2)]
-    st = lut_stage(specs, (8, 8), name="adasr_lut_litert-xnnpack_t1", threads=1, xnnpack=True, profile="smoke")
-    assert st.skipped and st.name == rows[0]["stage"]                   # the same cached table
-    assert rows[1]["value"] == pytest.approx(load_lut(st).predict(specs[1], (8, 8), calibrated=False))
+    st = lut_stage(specs, (8, 8), name="adasr_lut_litert-xnnpack_t1", threads=1, xnnpack=True, time_networks=True,
+                   profile="smoke")
+    assert st.skipped and st.name == pred[0]["stage"] == whole[0]["stage"]      # the same cached table
+    table = load_lut(st)
+    assert pred[1]["value"] == pytest.approx(table.predict(specs[1], (8, 8), calibrated=False))
+    # each sub-model also timed whole in the table's own passes, by the table's statistic
+    assert [r["value"] for r in whole] == [table.meta["networks_ms"][f"carn(num_block={d},num_feat=8)"] for d in (1, 2)]
+    assert all(v > 0 for v in table.meta["networks_ms"].values()) and "own passes" in whole[0]["note"]
     assert experiments.lut_rows(config.load("smoke", {"adasr.latency_runtimes": ["onnxruntime_t1"]}), "carn",
                                 {}, [(1, 8)]) == []

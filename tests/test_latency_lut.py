@@ -375,3 +375,28 @@ def test_two_table_stages_share_the_machine_store(monkeypatch):
     s3 = lut_stages.lut_stage([], 8, name="lut_c", extra_kernels=[other], samples=2, rounds=1, profile="mini",
                               shared=False, log=[].append)
     assert lut_stages.load_lut(s3).meta["from_store"] == 0 and calls[-1] == sorted([str(other), str(OVERHEAD)])
+
+
+def test_steady_ms_gives_a_long_call_few_samples_and_a_kernel_all_of_them(monkeypatch):
+    from srlib.latency import lut_timing
+
+    now, calls = [0.0], []
+    monkeypatch.setattr(lut_timing.time, "perf_counter", lambda: now[0])
+
+    def call(seconds):
+        def invoke():
+            calls.append(1)
+            now[0] += seconds
+        return invoke
+
+    assert lut_timing.steady_ms(call(0.1), samples=10, max_s=0.25) == pytest.approx(100)
+    assert len(calls) == 2 + 3          # warm-up stops at max_s / 2, sampling at max_s after 3 samples
+    calls.clear()
+    lut_timing.steady_ms(call(0.1), samples=10)
+    assert len(calls) == 3 + 10         # no budget: 3 warm-up calls, every sample
+    counts = []
+    for budget in (None, 0.25):         # a 0.1 ms kernel: 0.02 s of warm-up, 10 samples of 20 calls either way
+        calls.clear()
+        assert lut_timing.steady_ms(call(1e-4), samples=10, max_s=budget) == pytest.approx(0.1)
+        counts.append(len(calls))
+    assert counts[0] == counts[1] and counts[0] > 200

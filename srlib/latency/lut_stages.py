@@ -42,8 +42,8 @@ def _zoo_specs(networks: Sequence[Any], what: str) -> list[NetworkSpec]:
 def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str = "latency_lut",
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               extra_kernels: Sequence[Kernel | str] = (), calibration_networks: Sequence[Any] = (),
-              prefetch_networks: Sequence[Any] = (), shared: bool = True, profile: str | None = None,
-              log: Callable[[str], None] = print) -> pipeline.StageResult:
+              prefetch_networks: Sequence[Any] = (), time_networks: bool = False, shared: bool = True,
+              profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached stage: measure the kernels of ``networks`` and ``calibration_networks`` (zoo specs:
     ``NetworkSpec`` or ``(name, build_kw)``) at ``lr_hw`` plus ``extra_kernels``; with calibration
     networks, also time them whole and fit the table's calibration
@@ -54,7 +54,10 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
     what it stored. Whole-network files (the calibration networks and ``prefetch_networks``, e.g. the
     held-out networks of a later :func:`validation_stage`, which finds them through the output
     ``network_dir``) are converted in the same worker pool as the kernels, into the store's model folder
-    (keyed by converter and model code) or the stage's; ``prefetch_networks`` is not part of the key."""
+    (keyed by converter and model code) or the stage's; ``prefetch_networks`` is not part of the key.
+    Every whole network is also timed in the table's own passes (``meta["networks_ms"]``, title -> ms);
+    ``time_networks`` adds ``networks`` themselves, so that a caller can set each network's predicted sum
+    beside its own time by the same statistic in the same sitting (never entries or calibration)."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
@@ -65,13 +68,16 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
               **{k: v for k, v in runtime_meta("litert", threads, xnnpack).items() if k != "timing"}}
     if cal_specs:   # absent from the key of a plain table, so existing tables stay valid
         params["calibration_networks"] = [[s.name, dict(s.build_kw)] for s in cal_specs]
+    if time_networks:
+        params["time_networks"] = True
 
     def fn(ctx: pipeline.StageContext) -> dict[str, Any]:
         kernels = [k for s in specs + cal_specs for k in s.kernels(hw)] + [str(k) for k in extra_kernels]
         store = kernel_store.KernelStore.for_runtime(threads=threads, xnnpack=xnnpack, samples=samples,
                                                      rounds=rounds) if shared else None
         net_dir = (store.models if store is not None else ctx.dir) / "networks"
-        nets = [(s, hw, net_dir) for s in cal_specs + _zoo_specs(prefetch_networks, "lut_stage")]
+        whole = cal_specs + _zoo_specs(prefetch_networks, "lut_stage") + (specs if time_networks else [])
+        nets = [(s, hw, net_dir) for s in {s.title: s for s in whole}.values()]
         lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
                         lr_hw=hw, store=store, log=log, networks=nets, time_networks=bool(nets))
         lut.meta["networks"] = [s.title for s in specs]
