@@ -74,6 +74,17 @@ def test_ensemble_parameters_exceed_the_adaptable_and_equal_the_sum_of_extracted
     assert ("ensemble", "1x8") in two and ("ensemble", "2x8") not in two
 
 
+def test_published_carn_over_the_papers_grid_holds_a_seventh_of_its_ensemble():
+    from srlib.adasr import experiments
+
+    ada, opts = experiments.published_adaptable("carn")
+    assert len(opts) == 24 and opts[0] == (1, 8) and opts[-1] == (3, 64)          # Sec. 3.2.1: 1..3 x 8..64 by 8
+    assert sum(p.numel() for p in ada.model.parameters()) == sum(p.numel() for p in build("carn").parameters())
+    rows = dynamic.parameter_memory(ada, opts)
+    ratio = next(r["value"] for r in rows if r["metric"] == "adaptable_over_ensemble_params")
+    assert ratio == pytest.approx(0.1384, abs=5e-4)   # Fig. 4d's "around 20%" regime; the mini grid's 6 sizes: 0.35
+
+
 @pytest.mark.slow
 def test_resident_memory_rows_from_a_child_process(tmp_path):
     ada = _ada(num_feat=64)

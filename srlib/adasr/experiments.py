@@ -2,6 +2,8 @@
 
     ablation_stages  {label: stage}: the adaptable model (``progressive``) and its ablations
     ensemble         {(D, W): stage}: the separately trained twin of every sub-model
+    published_adaptable  the teacher at its published size and the full Sec. 3.2.1 grid (Fig. 4d-e at the
+                     paper's sizes: memory and load/switch times depend on shapes only)
     pareto_rows      Fig. 3: PSNR/SSIM, params and FLOPs (AdaSR Table 1's convention) of every sub-model of
                      the adaptable model, its ablations, its twins and the zoo's efficient models
     latency_rows     Fig. 4a-c: every sub-model's latency on the desktop runtimes (a (D, W) sub-model of CARN
@@ -49,6 +51,21 @@ def options(res: pipeline.StageResult) -> list[tuple[int, int]]:
 def ensemble(profile, name: str, seed: int = 0) -> dict[tuple[int, int], pipeline.StageResult]:
     ada = stages.progressive_kd(profile, name, seed)
     return {o: stages.separate_model(profile, name, *o, seed) for o in options(ada)}
+
+
+def published_adaptable(name: str, seed: int = 0):
+    """``(Adaptable, options)``: zoo model ``name`` at its published size (the zoo's defaults, e.g. CARN 3
+    blocks x 64 channels) with seeded random weights, and the full Sec. 3.2.1 grid (D = 1..M, W = 8..C by 8;
+    24 sizes for CARN). Fig. 4d-e at the sizes the paper states them for: parameter counts, file sizes and
+    the times to load a model or switch sizes depend on the shapes, never on trained values, so no training
+    is needed (the trained models of a small profile are measured beside them)."""
+    import torch
+
+    from ..models import build
+
+    torch.manual_seed(seed)
+    ada = stages.wrap(build(name))
+    return ada, ada.options()
 
 
 def _zoo_rows(profile, zoo: str, seed: int) -> list[dict]:
