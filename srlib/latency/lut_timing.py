@@ -53,8 +53,9 @@ def steady_ms(invoke: Callable[[], Any], *, samples: int = 15, min_sample_s: flo
 
 
 #: A file's time budget in one pass of :func:`time_files` (``steady_ms``'s ``max_s``): a whole network of a
-#: few hundred ms (AdaSR's sub-models at 128x128) costs well under a second a pass, not seconds; every
-#: one-kernel model and the latency notebook's held-out networks (<= 30 ms) take their full ``samples``.
+#: few hundred ms (AdaSR's sub-models at 128x128) costs well under a second a pass, not seconds. Every
+#: one-kernel model takes its full ``samples`` (a few ms at most); so do the latency notebook's held-out
+#: networks up to 25 ms (10 samples; the largest, MFANet-24 at ~26 ms, may stop at 9).
 PASS_BUDGET_S = 0.25
 
 
