@@ -111,19 +111,25 @@ abl_t.round(3)
 
 # %% [markdown]
 # ## Fig. 4a-c — PSNR against latency on the desktop runtimes (proxies)
+#
+# Every sub-model of the one adaptable CARN, its separately trained twin (same architecture, same latency) and
+# the zoo's efficient models of Fig. 3 at the widths this profile trains them with, each timed the same way.
 
 # %%
 opts = experiments.options(stages.progressive_kd(cfg, name, seed))
 kw = {k: v for k, v in teacher.manifest["params"]["models"]["G"].get("kw", {}).items() if k not in ("num_block", "num_feat")}
 lat_rows = experiments.latency_rows(cfg, name, kw, opts, seed)
+zoo_lat_rows = experiments.zoo_latency_rows(cfg, seed)   # the other models of Fig. 3, timed the same way
 lut_rows = experiments.lut_rows(cfg, name, kw, opts)   # LiteRT configurations only
 lat = results.frame(lat_rows)
 lat["runtime"] = lat.metric.str.removeprefix("latency_")
+zlat = results.frame(zoo_lat_rows) if zoo_lat_rows else pd.DataFrame(columns=["model", "metric", "value"])
+zlat = zlat.assign(runtime=zlat.metric.str.removeprefix("latency_")).merge(pts[["model", "psnr"]], on="model")
 lut_all = results.frame(lut_rows) if lut_rows else pd.DataFrame(columns=["model", "metric", "value"])
 lut = lut_all[lut_all.metric.str.startswith("latency_lut_")].assign(runtime=lambda d: d.metric.str.removeprefix("latency_lut_"))
 steady = lut_all[lut_all.metric.str.startswith("latency_steady_")].assign(runtime=lambda d: d.metric.str.removeprefix("latency_steady_"))
-print(results.write_table("adasr_fig4", lat_rows + lut_rows, cfg.name).name,
-      f"— {len(lat_rows)} measured, {len(lut)} predicted, {len(steady)} timed whole with the table")
+print(results.write_table("adasr_fig4", lat_rows + zoo_lat_rows + lut_rows, cfg.name).name,
+      f"— {len(lat_rows)} + {len(zoo_lat_rows)} (zoo) measured, {len(lut)} predicted, {len(steady)} timed whole with the table")
 both = lat.merge(pts[["model", "psnr"]], on="model").merge(
     pts[pts.system == "separately trained"].assign(model=lambda d: d.model.str.removesuffix("_separate"))[["model", "psnr"]]
     .rename(columns={"psnr": "psnr_separate"}), on="model", how="left")
@@ -136,11 +142,15 @@ for ax, (rt, g) in zip(axes, both.groupby("runtime")):
     pred = lut[lut.runtime == rt].merge(g[["model", "psnr"]], on="model")
     if len(pred):
         ax.scatter(pred.value, pred.psnr, facecolors="none", edgecolors="C2", label="lookup table (predicted)")
-    ax.set(xlabel=f"latency (ms, desktop CPU proxy, LR {tuple(cfg.latency.lr_hw)})", title=rt)
+    z = zlat[zlat.runtime == rt]
+    ax.scatter(z.value, z.psnr, marker="^", color="C3", label="zoo model (trained alone)")
+    for _, r in z.iterrows():
+        ax.annotate(r.model, (r.value, r.psnr), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set(xlabel="latency (ms, desktop CPU proxy, LR {}x{})".format(*cfg.latency.lr_hw), title=rt)
 axes[0].set_ylabel(f"PSNR on {test} (dB)")
 axes[0].legend(fontsize=7)
 print(nb.save_figure(fig, "adasr_fig4abc", cfg).name)
-lat.pivot_table(index="model", columns="runtime", values="value").round(2)
+pd.concat([lat, zlat]).pivot_table(index="model", columns="runtime", values="value").round(2)
 
 # %% [markdown]
 # Lookup-table predictions beside the measurements (LiteRT configurations; none at a profile that times

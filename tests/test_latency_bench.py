@@ -91,3 +91,18 @@ def test_time_calls_validates():
         bench.time_calls(lambda: None, 3, 0, max_s=0)
     assert bench.stage_name("carn", {}, (16, 16), "litert", 1, False) == "latency_carn_litert-builtin_t1_16x16"
     assert bench.stage_name("carn", {"num_feat": 8}, (16, 16), "onnxruntime", 2, True).startswith("latency_carn_")
+
+
+def test_export_pool_makes_the_missing_exports_once_then_benchmarks_only_time():
+    kw = {"num_feat": 4, "num_block": 1, "num_unit": 1}
+    todo = [("carn_m", kw, (12, 12), "onnx"), ("carn_m", kw, [12, 12], "onnx"), ("tpsr", {"num_feat": 4}, 12, "onnx")]
+    assert not any(bench.export_done(m, k, hw, f, profile="smoke") for m, k, hw, f in todo)
+    logs = []
+    bench.export_pool(todo, profile="smoke", workers=2, log=logs.append)
+    assert all(bench.export_done(m, k, hw, f, profile="smoke") for m, k, hw, f in todo)
+    assert logs and "2/2 exports" in logs[-1]                     # the duplicate is converted once
+    logs.clear()
+    bench.export_pool(todo, profile="smoke", workers=2, log=logs.append)
+    assert logs == []                                             # nothing left to convert
+    st = bench.benchmark_stage("tpsr", {"num_feat": 4}, 12, runtime="onnxruntime", repeats=3, warmup=1, profile="smoke")
+    assert st["export"]["max_abs_diff"] <= 1e-4 and bench.export_stage("tpsr", {"num_feat": 4}, 12, "onnx", profile="smoke").skipped

@@ -8,6 +8,7 @@
                      the adaptable model, its ablations, its twins and the zoo's efficient models
     latency_rows     Fig. 4a-c: every sub-model's latency on the desktop runtimes (a (D, W) sub-model of CARN
                      *is* CARN with D blocks and W channels: timed by that architecture, weights irrelevant)
+    zoo_latency_rows Fig. 4a-c's other models (the zoo's efficient models of Fig. 3), timed the same way
     lut_rows         Fig. 4a-c's lookup-table predictions beside them (LiteRT configurations only)
     table1_rows      Table 1: our adapted models under the paper's names, beside the printed rows
 """
@@ -127,22 +128,43 @@ def points(rows: list[dict], dataset: str) -> pd.DataFrame:
     return out
 
 
-def latency_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -> list[dict]:
-    """Fig. 4a-c: each (D, W) timed as the zoo architecture ``name`` with ``num_block=D, num_feat=W`` on every
-    configuration of ``adasr.latency_runtimes`` at ``latency.lr_hw`` (cached stages; desktop CPU proxies).
-    Metric ``latency_<configuration>``, e.g. ``latency_litert-xnnpack_t1``."""
+def _timed_rows(profile, entries, seed: int) -> list[dict]:
+    """Each ``(model id, zoo name, build kw)`` timed on every configuration of ``adasr.latency_runtimes`` at
+    ``latency.lr_hw`` (cached :func:`~srlib.latency.bench.benchmark_stage`s; the exports they need made first
+    in a worker pool, :func:`~srlib.latency.bench.export_pool`). Metric ``latency_<configuration>``."""
     lat, rows = profile.latency, []
-    for d, w in opts:
-        kw = {**dict(teacher_kw), "num_block": d, "num_feat": w}
-        for label in profile.adasr.latency_runtimes:
-            runtime, xnn, threads = RUNTIMES[label]
-            st = bench.benchmark_stage(name, kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
+    confs = [(label, *RUNTIMES[label]) for label in profile.adasr.latency_runtimes]
+    bench.export_pool([(z, kw, lat.lr_hw, bench.FORMATS[runtime]) for _, z, kw in entries for _, runtime, _, _ in confs],
+                      seed=seed, profile=profile.name)
+    for model_id, z, kw in entries:
+        for label, runtime, xnn, threads in confs:
+            st = bench.benchmark_stage(z, kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
                                        xnnpack=bool(xnn), repeats=lat.repeats, warmup=lat.warmup, max_s=lat.max_secs,
                                        profile=profile.name, seed=seed)
             rows += [{**r, "metric": f"latency_{label}"} for r in
                      bench.rows([st["result"]], paper=PAPER, table="fig4", profile=profile.name,
-                                model=stages.model_id(name, d, w), stage=st.name)]
+                                model=model_id, stage=st.name)]
     return rows
+
+
+def latency_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -> list[dict]:
+    """Fig. 4a-c: each (D, W) timed as the zoo architecture ``name`` with ``num_block=D, num_feat=W`` on every
+    configuration of ``adasr.latency_runtimes`` at ``latency.lr_hw`` (cached stages; desktop CPU proxies).
+    Metric ``latency_<configuration>``, e.g. ``latency_litert-xnnpack_t1``."""
+    return _timed_rows(profile, [(stages.model_id(name, d, w), name, {**dict(teacher_kw), "num_block": d, "num_feat": w})
+                                 for d, w in opts], seed)
+
+
+def zoo_latency_rows(profile, seed: int = 0, zoo: tuple[str, ...] = ZOO) -> list[dict]:
+    """Fig. 4a-c's other models: every zoo model of :func:`pareto_rows` (those the profile trains), at the
+    architecture it was trained with, timed exactly as the sub-models (:func:`latency_rows`)."""
+    entries = []
+    for z in zoo:
+        if z not in profile.baselines.names():
+            continue
+        g = baselines.reference(profile, z, seed).manifest["params"]["models"]["G"]
+        entries.append((z, z, dict(g.get("kw", {})) if g["name"] == z else {}))   # released: the published one
+    return _timed_rows(profile, entries, seed)
 
 
 def lut_rows(profile, name: str, teacher_kw: Mapping, opts) -> list[dict]:

@@ -259,6 +259,35 @@ def export_in_worker(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw:
     return {"stage": st.name, "file": st["file"]}
 
 
+def export_pool(exports: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[int], str]], *, seed: int = 0,
+                profile: str | None = None, workers: int | None = None, log: Callable[[str], None] | None = print) -> None:
+    """Make the :func:`export_stage` of every ``(model, build kw, lr_hw, fmt)`` not made yet, in worker
+    processes (:func:`srlib.latency.convert.run_tasks`, largest model first): a benchmark loop afterwards finds
+    its files and only times, instead of converting one model after another on one core. Same stages, same
+    files as converting them in turn."""
+    import tempfile
+
+    from srlib import config
+
+    from . import convert
+    from .networks import NetworkSpec
+
+    prof = config.profile_name(profile)
+    todo = [(m, dict(kw or {}), [int(v) for v in ex.hw_pair(hw)], fmt) for m, kw, hw, fmt in exports]
+    todo = [t for t in dict((json.dumps(t, sort_keys=True, default=str), t) for t in todo).values()
+            if not export_done(t[0], t[1], t[2], t[3], seed=seed, profile=prof)]
+    if not todo:
+        return
+    root = config.results_dir(prof)
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".exports-", dir=root) as d:
+        tasks = [(NetworkSpec(m, kw).n_params(), {"kind": "call", "fn": "srlib.latency.bench:export_in_worker",
+                                                  "args": [m, kw, hw, fmt, seed, prof], "out": str(Path(d) / f"{i}.json")})
+                 for i, (m, kw, hw, fmt) in enumerate(todo)]
+        convert.run_tasks([t for _, t in sorted(tasks, key=lambda t: -t[0])], d, workers=workers, log=log,
+                          what="exports")
+
+
 def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, lr_hw: int | Sequence[int] = 64,
                     runtime: str = "litert", threads: int = 1, xnnpack: bool = True, repeats: int = 50,
                     warmup: int = 10, profile: str | None = None, *, seed: int = 0, max_s: float | None = None,
