@@ -128,3 +128,9 @@ def test_export_check_converts_timed_exports_in_its_pool_and_reuses_a_published_
     assert recs["tflite"]["lr_hw"] == [12, 12] and recs["tflite"]["from_stage"].startswith("export_tpsr_tflite")
     assert recs["onnx"]["lr_hw"] == [8, 8] and all(r["ok"] and r["max_abs_diff"] <= 1e-4 for r in recs.values())
     assert st.manifest["params"]["tflite_from_timed"] == ["tpsr"]
+    # made before: a second call converts only the timed export it did not make (bench.export_pool)
+    more = ("tpsr", {"num_feat": 4}, "onnx")
+    assert not bench.export_done(more[0], more[1], 12, more[2], profile="smoke")
+    st2 = lx.export_check(cfg, workers=2, timed=timed + [more])
+    assert st2.skipped and bench.export_done(more[0], more[1], 12, more[2], profile="smoke")
+    assert not list(st2.dir.glob(".exports-*"))                       # its task records were temporary

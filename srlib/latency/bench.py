@@ -259,33 +259,45 @@ def export_in_worker(model_name: str, build_kw: Mapping[str, Any] | None, lr_hw:
     return {"stage": st.name, "file": st["file"]}
 
 
-def export_pool(exports: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[int], str]], *, seed: int = 0,
-                profile: str | None = None, workers: int | None = None, log: Callable[[str], None] | None = print) -> None:
-    """Make the :func:`export_stage` of every ``(model, build kw, lr_hw, fmt)`` not made yet, in worker
-    processes (:func:`srlib.latency.convert.run_tasks`, largest model first): a benchmark loop afterwards finds
-    its files and only times, instead of converting one model after another on one core. Same stages, same
-    files as converting them in turn."""
-    import tempfile
-
+def export_tasks(exports: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[int], str]], workdir: str | os.PathLike,
+                 *, seed: int = 0, profile: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """``(parameters, task)`` for each ``(model, build kw, lr_hw, fmt)`` whose :func:`export_stage` is not made
+    yet (a duplicate once): "call" tasks of :func:`srlib.latency.convert.run_tasks` writing into ``workdir``,
+    sized so that a pool can take the largest first."""
     from srlib import config
 
-    from . import convert
     from .networks import NetworkSpec
 
     prof = config.profile_name(profile)
     todo = [(m, dict(kw or {}), [int(v) for v in ex.hw_pair(hw)], fmt) for m, kw, hw, fmt in exports]
     todo = [t for t in dict((json.dumps(t, sort_keys=True, default=str), t) for t in todo).values()
             if not export_done(t[0], t[1], t[2], t[3], seed=seed, profile=prof)]
-    if not todo:
-        return
-    root = config.results_dir(prof)
+    return [(NetworkSpec(m, kw).n_params(), {"kind": "call", "fn": "srlib.latency.bench:export_in_worker",
+                                             "args": [m, kw, hw, fmt, seed, prof], "out": str(Path(workdir) / f"{i}.json")})
+            for i, (m, kw, hw, fmt) in enumerate(todo)]
+
+
+def export_pool(exports: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[int], str]], *, seed: int = 0,
+                profile: str | None = None, workers: int | None = None, log: Callable[[str], None] | None = print,
+                workdir: str | os.PathLike | None = None) -> None:
+    """Make the :func:`export_stage` of every ``(model, build kw, lr_hw, fmt)`` not made yet, in worker
+    processes (:func:`srlib.latency.convert.run_tasks`, largest model first): a benchmark loop afterwards finds
+    its files and only times, instead of converting one model after another on one core. Same stages, same
+    files as converting them in turn. The task records go to a temporary folder in ``workdir`` (default: the
+    profile's results)."""
+    import tempfile
+
+    from srlib import config
+
+    from . import convert
+
+    root = Path(workdir) if workdir is not None else config.results_dir(config.profile_name(profile))
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".exports-", dir=root) as d:
-        tasks = [(NetworkSpec(m, kw).n_params(), {"kind": "call", "fn": "srlib.latency.bench:export_in_worker",
-                                                  "args": [m, kw, hw, fmt, seed, prof], "out": str(Path(d) / f"{i}.json")})
-                 for i, (m, kw, hw, fmt) in enumerate(todo)]
-        convert.run_tasks([t for _, t in sorted(tasks, key=lambda t: -t[0])], d, workers=workers, log=log,
-                          what="exports")
+        tasks = export_tasks(exports, d, seed=seed, profile=profile)
+        if tasks:
+            convert.run_tasks([t for _, t in sorted(tasks, key=lambda t: -t[0])], d, workers=workers, log=log,
+                              what="exports")
 
 
 def benchmark_stage(model_name: str, build_kw: Mapping[str, Any] | None = None, lr_hw: int | Sequence[int] = 64,

@@ -133,16 +133,12 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
     if shared:   # absent otherwise, so a check made without them stays valid
         params.update(tflite_from_timed=shared, timed_lr_hw=lr)
 
-    def size(name: str, kw: Mapping[str, Any] | None = None) -> int:   # the pool's order: largest first
+    def size(name: str) -> int:   # the pool's order: largest first
         from .networks import NetworkSpec
 
-        return NetworkSpec(name, dict(kw or {})).n_params()
+        return NetworkSpec(name, {}).n_params()
 
-    def pending_tasks(workdir: Path) -> list[tuple[int, dict]]:
-        return [(size(name, kw), {"kind": "call", "fn": "srlib.latency.bench:export_in_worker",
-                                  "args": [name, kw, lr, fmt, 0, profile.name], "out": str(workdir / f"timed-{i}.json")})
-                for i, (name, kw, fmt) in enumerate(timed)
-                if not bench.export_done(name, kw, lr, fmt, profile=profile.name)]
+    exports = [(name, kw, lr, fmt) for name, kw, fmt in timed]
 
     def run(ctx):
         jobs = [(name, fmt) for name in lat.export_models for fmt in ("tflite", "onnx")]
@@ -151,7 +147,7 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
         tasks = [(sizes[j[0]], {"kind": "call", "fn": "srlib.latency.experiments:export_record",
                                 "args": [*j, list(hw), str(ctx.dir)], "out": str(out[j])})
                  for j in jobs if not (j[1] == "tflite" and j[0] in shared)]
-        tasks += pending_tasks(ctx.path("timed"))
+        tasks += bench.export_tasks(exports, ctx.path("timed"), profile=profile.name)
         convert.run_tasks([t for _, t in sorted(tasks, key=lambda t: -t[0])], ctx.dir, workers=workers, log=print,
                           what="export round trips and timed exports")
         for name in shared:   # made in the pool above: read back, nothing converted here
@@ -163,11 +159,7 @@ def export_check(profile, workers: int | None = None, timed: Sequence[tuple[str,
 
     st = pipeline.stage("latency_export_check", params, run, profile=profile.name, code=[export, export_record, bench])
     if st.skipped:   # the check was made before: only the timed exports it did not make are left
-        with tempfile.TemporaryDirectory(prefix=".timed-", dir=st.dir) as d:
-            rest = pending_tasks(Path(d))
-            if rest:
-                convert.run_tasks([t for _, t in sorted(rest, key=lambda t: -t[0])], d, workers=workers,
-                                  log=print, what="timed exports")
+        bench.export_pool(exports, profile=profile.name, workers=workers, workdir=st.dir)
     return st
 
 
