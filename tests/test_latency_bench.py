@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from srlib import results
-from srlib.latency import bench
+from srlib.latency import bench, convert
 from srlib.latency import export as ex
 
 pytest.importorskip("litert_torch")
@@ -100,9 +100,20 @@ def test_export_pool_makes_the_missing_exports_once_then_benchmarks_only_time():
     logs = []
     bench.export_pool(todo, profile="smoke", workers=2, log=logs.append)
     assert all(bench.export_done(m, k, hw, f, profile="smoke") for m, k, hw, f in todo)
-    assert logs and "2/2 exports" in logs[-1]                     # the duplicate is converted once
+    assert any("2/2 exports" in line for line in logs)            # the duplicate is converted once
+    assert "2 tasks" in logs[-1] and 'export_in_worker("tpsr", {"num_feat": 4}, [12, 12], "onnx")' in logs[-1]
     logs.clear()
     bench.export_pool(todo, profile="smoke", workers=2, log=logs.append)
     assert logs == []                                             # nothing left to convert
     st = bench.benchmark_stage("tpsr", {"num_feat": 4}, 12, runtime="onnxruntime", repeats=3, warmup=1, profile="smoke")
     assert st["export"]["max_abs_diff"] <= 1e-4 and bench.export_stage("tpsr", {"num_feat": 4}, 12, "onnx", profile="smoke").skipped
+
+
+def test_run_tasks_returns_each_task_seconds_and_skips_done_ones(tmp_path):
+    out = tmp_path / "a.json"
+    task = {"kind": "call", "fn": "srlib.latency.bench:runtime_version", "args": ["onnxruntime"], "out": str(out)}
+    logs = []
+    seconds = convert.run_tasks([task], tmp_path, workers=1, log=logs.append)
+    assert list(seconds) == ['runtime_version("onnxruntime")'] and seconds['runtime_version("onnxruntime")'] >= 0
+    assert out.is_file() and "1 tasks" in logs[-1] and "slowest: runtime_version" in logs[-1]
+    assert convert.run_tasks([task], tmp_path, workers=1, log=logs.append) == {}   # done: nothing run, nothing timed

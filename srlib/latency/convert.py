@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -221,17 +222,20 @@ def run_task(task: Mapping[str, Any], workdir: str | os.PathLike) -> None:
 
 
 def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *, workers: int | None = None,
-              log: Callable[[str], None] | None = print, what: str = "files") -> None:
+              log: Callable[[str], None] | None = print, what: str = "files") -> dict[str, float]:
     """Run conversion tasks (dicts: ``kind`` "kernels" | "kernel" | "network" | "call", see :func:`run_task`), in
     this process or, with ``workers > 1`` (default :func:`default_workers`), in that many worker processes
     (``python -m srlib.latency.convert_worker``: separate interpreters, so no fork of a process that holds
     OpenMP threads and no re-import of the caller's script). Workers take the next unclaimed task in the
     given order (put the largest first), so they stay busy to the end. Every output is written atomically:
-    a killed run resumes with the outputs already there."""
+    a killed run resumes with the outputs already there.
+
+    Returns the seconds each task run here took (:func:`task_label` -> s; tasks done before are absent) and
+    logs the slowest, so a slow pool says where its time went."""
     workdir = Path(workdir)
     todo = [t for t in tasks if not task_done(t, workdir)]
     if not todo:
-        return
+        return {}
     workers = min(workers or default_workers(), len(todo))
     t_start, reported = time.time(), 0
 
@@ -242,11 +246,15 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
                 f"{workers} process{'es' if workers > 1 else ''})")
         reported = max(reported, done)
 
+    seconds: dict[str, float] = {}
     if workers <= 1:
         for i, task in enumerate(todo, 1):
+            t0 = time.perf_counter()
             run_task(task, workdir)
+            seconds[task_label(task)] = time.perf_counter() - t0
             progress(i)
-        return
+        _log_slowest(seconds, time.time() - t_start, log)
+        return seconds
     import shutil
     import subprocess
     import sys
@@ -269,6 +277,11 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
         while any(p.poll() is None for p, _ in procs):
             time.sleep(0.5)
             progress(sum(task_done(t, workdir) for t in todo))
+        for i, t in enumerate(todo):   # each claim file holds its task's seconds (convert_worker)
+            try:
+                seconds[task_label(t)] = float((claims / str(i)).read_text() or "nan")
+            except (OSError, ValueError):
+                pass
     finally:
         for p, _ in procs:
             if p.poll() is None:
@@ -285,6 +298,28 @@ def run_tasks(tasks: Sequence[Mapping[str, Any]], workdir: str | os.PathLike, *,
     for _, errlog in procs:
         errlog.unlink(missing_ok=True)
     progress(len(todo))
+    _log_slowest(seconds, time.time() - t_start, log)
+    return seconds
+
+
+def task_label(task: Mapping[str, Any]) -> str:
+    """A short name of a :func:`run_tasks` task for its log: the network's title, the call with its first
+    arguments, or the first kernel of a batch and how many."""
+    if task["kind"] == "kernels":
+        return f"{len(task['keys'])} kernels from {task['keys'][0]}"
+    if task["kind"] == "kernel":
+        return str(task["key"])
+    if task["kind"] == "network":
+        return f"{task['title']} @ {tuple(task['lr_hw'])}"
+    args = ", ".join(json.dumps(a, default=str) for a in task.get("args", ())[:4] if not isinstance(a, str) or "/" not in a)
+    return f"{task['fn'].rsplit(':', 1)[-1]}({args})"
+
+
+def _log_slowest(seconds: Mapping[str, float], wall_s: float, log: Callable[[str], None] | None, n: int = 4) -> None:
+    if log and seconds:
+        top = sorted(seconds.items(), key=lambda kv: -kv[1])[:n]
+        log(f"[lut] {len(seconds)} tasks, {sum(seconds.values()):.0f} task-s in {wall_s:.0f} s; slowest: "
+            + ", ".join(f"{k[:60]} {v:.0f} s" for k, v in top))
 
 
 def network_paths(networks: Sequence[tuple[Any, Sequence[int], str | os.PathLike]]) -> dict[str, Path]:

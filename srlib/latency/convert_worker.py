@@ -2,13 +2,15 @@
 
 Usage (internal): ``python -m srlib.latency.convert_worker WORKDIR JOB.json`` where the job file holds
 ``{"tasks": [task, ...], "claims": DIR}``. A worker takes a task by creating ``DIR/<index>`` exclusively
-(so each task runs once, whichever worker is free first) and runs it with
-:func:`srlib.latency.convert.run_task`; outputs are written atomically.
+(so each task runs once, whichever worker is free first), runs it with
+:func:`srlib.latency.convert.run_task` (outputs are written atomically) and writes the seconds it took
+into that claim file, which :func:`~srlib.latency.convert.run_tasks` reports.
 """
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,10 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     spec = io.read_json(job)
     for i, task in enumerate(spec["tasks"]):
         try:
-            os.close(os.open(os.path.join(spec["claims"], str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            fd = os.open(os.path.join(spec["claims"], str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             continue
+        t0 = time.perf_counter()
         convert.run_task(task, workdir)
+        os.write(fd, f"{time.perf_counter() - t0:.3f}".encode())
+        os.close(fd)
     return 0
 
 

@@ -85,6 +85,7 @@ def table3_models(profile, mfagan: tuple[str, dict]) -> dict[str, tuple[str, dic
 
     from .. import models
 
+    models.names()   # loads the registry (this may be the first model a process asks for)
     default = inspect.signature(models._REGISTRY["esrgan"]).parameters["num_block"].default
     blocks = profile.latency.table3_esrgan_blocks
     return {"esrgan": ("esrgan", {} if blocks == default else {"num_block": blocks}), "srgan": ("srgan", {}),
