@@ -96,15 +96,20 @@ def test_reuse_op_table_gives_the_same_file_and_restores_torch(tmp_path, monkeyp
     import torch._export.utils as teu
     import torch.export.exported_program as tep
 
-    orig = teu._collect_all_valid_cia_ops
+    import torch.export._trace as tet
+
+    orig, copy = teu._collect_all_valid_cia_ops, tet._populate_param_buffer_metadata_to_new_gm
     with ex.reuse_op_table():
         assert teu._collect_all_valid_cia_ops is not orig and tep._collect_all_valid_cia_ops is teu._collect_all_valid_cia_ops
         first, second = teu._collect_all_valid_cia_ops(), tep._collect_all_valid_cia_ops()
         assert first is second and teu._collect_all_valid_cia_ops.cache_info().misses == 1
+        assert tet._populate_param_buffer_metadata_to_new_gm is ex._populate_param_buffer_metadata_once
+        assert tep._populate_param_buffer_metadata_to_new_gm is ex._populate_param_buffer_metadata_once
     assert teu._collect_all_valid_cia_ops is orig and tep._collect_all_valid_cia_ops is orig
+    assert tet._populate_param_buffer_metadata_to_new_gm is copy and teu._populate_param_buffer_metadata_to_new_gm is copy
     assert first == orig()
 
-    conv, x = nn.Conv2d(4, 4, 3, padding=1), torch.rand(1, 4, 8, 8)
+    conv, x = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)).eval(), torch.rand(1, 4, 8, 8)  # params + buffers
     ex.convert_tflite(conv, x, tmp_path / "reused.tflite")
     monkeypatch.setattr(ex, "reuse_op_table", contextlib.nullcontext)
     ex.convert_tflite(conv, x, tmp_path / "plain.tflite")

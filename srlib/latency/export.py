@@ -281,37 +281,61 @@ def convert_tflite(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
 _CIA_TABLE_USERS = (("torch._export.utils", "_collect_all_valid_cia_ops"),
                     ("torch.export.exported_program", "_collect_all_valid_cia_ops"),
                     ("torch.export.decomp_utils", "_collect_all_valid_cia_ops"))
+#: Where torch 2.9-2.11 looks up the function that copies parameter / buffer metadata onto a re-traced graph.
+_META_COPY_USERS = (("torch._export.utils", "_populate_param_buffer_metadata_to_new_gm"),
+                    ("torch.export.exported_program", "_populate_param_buffer_metadata_to_new_gm"),
+                    ("torch.export._trace", "_populate_param_buffer_metadata_to_new_gm"))
+
+
+def _populate_param_buffer_metadata_once(params_buffers_to_node_meta, gm, new_sig) -> None:
+    """torch's ``_populate_param_buffer_metadata_to_new_gm`` with the signature's two name maps read once:
+    torch reads the properties ``inputs_to_parameters`` / ``inputs_to_buffers`` (each rebuilds a dict of every
+    input) once per placeholder, quadratic in the parameters -- ~12 % of converting RCAN's 1,600 tensors."""
+    for metadata in params_buffers_to_node_meta.values():
+        metadata.pop("nn_module_stack", None)
+        metadata.pop("stack_trace", None)
+    to_param, to_buffer = dict(new_sig.inputs_to_parameters), dict(new_sig.inputs_to_buffers)
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            for names in (to_param, to_buffer):
+                if node.target in names and names[node.target] in params_buffers_to_node_meta:
+                    node.meta.update(params_buffers_to_node_meta[names[node.target]])
 
 
 @contextlib.contextmanager
 def reuse_op_table() -> Iterator[None]:
-    """Within the block, torch.export's table of preservable CompositeImplicitAutograd ops is computed once.
+    """Within the block, two quadratic-or-repeated costs of torch.export are paid once.
 
-    ``torch.export`` rebuilds that table by walking every registered aten op about five times per
-    export (``_collect_all_valid_cia_ops``, documented upstream as never modified by its callers); for
-    the one-kernel models of a latency table that walk is ~40 % of a conversion. The table depends only
-    on the registered operators, which a conversion does not change, so the files are byte-identical
-    (tests/test_latency_export.py). Where torch no longer has the function, the block runs unchanged."""
+    ``torch.export`` rebuilds its table of preservable CompositeImplicitAutograd ops by walking every
+    registered aten op about five times per export (``_collect_all_valid_cia_ops``, documented upstream as
+    never modified by its callers); for the one-kernel models of a latency table that walk is ~40 % of a
+    conversion. The table depends only on the registered operators, which a conversion does not change.
+    And each re-trace copies parameter metadata with a lookup per placeholder that rebuilds the signature's
+    name maps (:func:`_populate_param_buffer_metadata_once` reads them once; same metadata). The files
+    are byte-identical (tests/test_latency_export.py). Where torch no longer has a function, it is left
+    alone."""
     import functools
     import importlib
 
-    try:
-        mods = [(importlib.import_module(m), n) for m, n in _CIA_TABLE_USERS]
-    except ImportError:
-        yield
-        return
-    orig = getattr(mods[0][0], mods[0][1], None)
-    if orig is None:
-        yield
-        return
-    cached = functools.lru_cache(maxsize=1)(orig)
-    patched = [(m, n) for m, n in mods if getattr(m, n, None) is orig]
-    for m, n in patched:
-        setattr(m, n, cached)
+    def users(table):
+        try:
+            return [(importlib.import_module(m), n) for m, n in table]
+        except ImportError:
+            return []
+
+    swaps = []
+    for mods, make in ((users(_CIA_TABLE_USERS), lambda f: functools.lru_cache(maxsize=1)(f)),
+                       (users(_META_COPY_USERS), lambda f: _populate_param_buffer_metadata_once)):
+        orig = getattr(mods[0][0], mods[0][1], None) if mods else None
+        if orig is not None:
+            new = make(orig)
+            swaps += [(m, n, orig, new) for m, n in mods if getattr(m, n, None) is orig]
+    for m, n, _, new in swaps:
+        setattr(m, n, new)
     try:
         yield
     finally:
-        for m, n in patched:
+        for m, n, orig, _ in swaps:
             setattr(m, n, orig)
 
 
