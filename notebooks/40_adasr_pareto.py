@@ -118,9 +118,10 @@ abl_t.round(3)
 # %%
 opts = experiments.options(stages.progressive_kd(cfg, name, seed))
 kw = {k: v for k, v in teacher.manifest["params"]["models"]["G"].get("kw", {}).items() if k not in ("num_block", "num_feat")}
+experiments.make_exports(cfg, name, kw, opts, seed)   # every file timed below, in one worker pool
 lat_rows = experiments.latency_rows(cfg, name, kw, opts, seed)
 zoo_lat_rows = experiments.zoo_latency_rows(cfg, seed)   # the other models of Fig. 3, timed the same way
-lut_rows = experiments.lut_rows(cfg, name, kw, opts)   # LiteRT configurations only
+lut_rows = experiments.lut_rows(cfg, name, kw, opts, seed)   # the configurations of adasr.lut_runtimes
 lat = results.frame(lat_rows)
 lat["runtime"] = lat.metric.str.removeprefix("latency_")
 zlat = results.frame(zoo_lat_rows) if zoo_lat_rows else pd.DataFrame(columns=["model", "metric", "value"])
@@ -153,8 +154,9 @@ print(nb.save_figure(fig, "adasr_fig4abc", cfg).name)
 pd.concat([lat, zlat]).pivot_table(index="model", columns="runtime", values="value").round(2)
 
 # %% [markdown]
-# Lookup-table predictions beside the measurements (LiteRT configurations; none at a profile that times
-# onnxruntime only): the sum of each sub-model's isolated kernels, uncalibrated. The table's entries are
+# Lookup-table predictions beside the measurements, on the LiteRT configurations of `adasr.lut_runtimes`
+# (`mini`: one thread only -- the two-thread table does not fit its share of the budget; `paper`: both; none at
+# a profile that times onnxruntime only): the sum of each sub-model's isolated kernels, uncalibrated. The table's entries are
 # minima over samples and passes, so its like-for-like check is the sub-model timed whole *in the table's own
 # passes* by the same statistic (`steady_ms`, error_pct). Fig. 4's measured latency is a median of a few
 # back-to-back runs in another sitting; the sum's gap to it (error_vs_median_pct) also holds the machine's
@@ -173,7 +175,7 @@ if len(lut):
           f"{(side.error_vs_median_pct.abs() <= 10).mean():.0%} within +-10 %, median error "
           f"{side.error_vs_median_pct.median():+.1f} %")
 else:
-    side = "no LiteRT configuration in adasr.latency_runtimes at this profile: no lookup-table predictions"
+    side = "no configuration in adasr.lut_runtimes at this profile: no lookup-table predictions"
 side
 
 # %% [markdown]

@@ -1,8 +1,11 @@
 """AdaSR stage helpers: the staircase exponential schedule and Table 1's nearest grid option."""
+from pathlib import Path
+
 import pytest
 
 from srlib.adasr.experiments import nearest_option, table1_sizes
 from srlib.adasr.stages import schedule
+from srlib.latency.networks import NetworkSpec
 
 
 def test_schedule_ends_at_the_final_ratio_in_ten_equal_decays():
@@ -25,20 +28,33 @@ def test_table1_names_map_to_the_nearest_grid_option():
 
 
 @pytest.mark.parametrize("key, value", [("adasr.latency_runtimes", ["litert_t4"]), ("adasr.dynamic_trials", 0),
-                                        ("adasr.dynamic_frames", -1)])
+                                        ("adasr.dynamic_frames", -1), ("adasr.lut_runtimes", ["onnxruntime_t1"]),
+                                        ("adasr.lut_runtimes", ["litert-xnnpack_t2"])])   # smoke times t1 and onnx only
 def test_bad_dynamic_and_latency_keys_are_refused_by_name(key, value):
     from srlib import config
     with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
         config.load("smoke", {key: value})
 
 
+def test_lut_configurations_default_to_every_litert_one():
+    from srlib import config
+
+    both = ["litert-xnnpack_t1", "litert-xnnpack_t2", "onnxruntime_t1"]
+    assert config.load("smoke", {"adasr.latency_runtimes": both}).adasr.lut_configurations() == tuple(both[:2])
+    assert config.load("smoke", {"adasr.latency_runtimes": both, "adasr.lut_runtimes": both[1:2]}
+                       ).adasr.lut_configurations() == ("litert-xnnpack_t2",)
+    assert config.load("mini").adasr.lut_configurations() == ("litert-xnnpack_t1",)
+
+
 def test_lut_rows_predict_each_sub_model_from_one_table_of_its_kernels():
     from srlib import config
     from srlib.adasr import experiments
+    from srlib.latency import bench
     from srlib.latency.lut_stages import load_lut, lut_stage
 
     cfg = config.load("smoke", {"adasr.latency_runtimes": ["litert-xnnpack_t1", "onnxruntime_t1"],
                                 "latency.lr_hw": [8, 8]})
+    made = bench.export_stage("carn", {"num_block": 1, "num_feat": 8}, (8, 8), "tflite", profile="smoke")
     rows = experiments.lut_rows(cfg, "carn", {}, [(1, 8), (2, 8)])
     ids = [experiments.stages.model_id("carn", d, 8) for d in (1, 2)]
     pred = [r for r in rows if r["metric"] == "latency_lut_litert-xnnpack_t1"]
@@ -55,5 +71,10 @@ def test_lut_rows_predict_each_sub_model_from_one_table_of_its_kernels():
     # each sub-model also timed whole in the table's own passes, by the table's statistic
     assert [r["value"] for r in whole] == [table.meta["networks_ms"][f"carn(num_block={d},num_feat=8)"] for d in (1, 2)]
     assert all(v > 0 for v in table.meta["networks_ms"].values()) and "own passes" in whole[0]["note"]
+    # the sub-model exported before (Fig. 4's benchmark file) is timed whole from that file, not converted again
+    from srlib.latency import convert
+    adopted = convert._network_path("carn(num_block=1,num_feat=8)", (8, 8), Path(st["network_dir"]),
+                                    NetworkSpec("carn", {"num_block": 1, "num_feat": 8}))
+    assert adopted.read_bytes() == made.path(made["file"]).read_bytes()
     assert experiments.lut_rows(config.load("smoke", {"adasr.latency_runtimes": ["onnxruntime_t1"]}), "carn",
                                 {}, [(1, 8)]) == []

@@ -400,3 +400,14 @@ def test_steady_ms_gives_a_long_call_few_samples_and_a_kernel_all_of_them(monkey
         assert lut_timing.steady_ms(call(1e-4), samples=10, max_s=budget) == pytest.approx(0.1)
         counts.append(len(calls))
     assert counts[0] == counts[1] and counts[0] > 200
+
+
+def test_adopted_network_file_is_found_without_converting_and_a_wrong_one_is_refused(tmp_path, monkeypatch):
+    spec = NetworkSpec("tpsr", {"num_feat": 4})
+    made = convert.network_file(spec, 8, tmp_path / "a")                       # converted once, elsewhere
+    monkeypatch.setattr(ex, "convert_tflite", lambda *a, **k: pytest.fail("converted again"))
+    got = convert.adopt_network_file(spec, 8, tmp_path / "b", made)
+    assert got == convert.network_file(spec, 8, tmp_path / "b") and got.read_bytes() == made.read_bytes()
+    with pytest.raises(ValueError, match=r"a\.tflite.*not tpsr\(num_feat=4\)'s at \(12, 12\)"):
+        convert.adopt_network_file(spec, 12, tmp_path / "c", made.rename(tmp_path / "a.tflite"))
+    assert not (tmp_path / "c").exists()                                       # refused before anything is written

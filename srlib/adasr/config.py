@@ -75,10 +75,18 @@ class AdaSRConfig:
     #                                               None: the same budget as the adaptable model
     ablations: tuple[str, ...] = ABLATIONS        # issue 13 item 6
     latency_runtimes: tuple[str, ...] = RUNTIMES  # Fig. 4a-c desktop proxies: "<runtime>_t<threads>"
+    lut_runtimes: tuple[str, ...] | None = None   # those of latency_runtimes with a lookup table beside
+    #                                               (LiteRT only); None: every LiteRT one
     dynamic_trials: int = 200                     # Fig. 4e: switch / reload trials per distribution
     dynamic_frames: int = 600                     # frames of the simulated budget trace (Sec. 4.2)
     val_every: int = 1_000
     seeds: tuple[int, ...] = (0,)
+
+    def lut_configurations(self) -> tuple[str, ...]:
+        """The configurations of Fig. 4a-c that get a lookup table (``lut_runtimes``, default every LiteRT one)."""
+        if self.lut_runtimes is not None:
+            return tuple(self.lut_runtimes)
+        return tuple(r for r in self.latency_runtimes if r.startswith("litert"))
 
     def grid_for(self, teacher: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
         """``(depths, widths)`` for ``teacher``; None = the full range (Sec. 3.2.1)."""
@@ -99,6 +107,8 @@ class AdaSRConfig:
             check_choice(f"{where}.ablations", a, ABLATIONS)
         for r in self.latency_runtimes:
             check_choice(f"{where}.latency_runtimes", r, RUNTIMES)
+        for r in self.lut_runtimes or ():
+            check_choice(f"{where}.lut_runtimes", r, tuple(x for x in self.latency_runtimes if x.startswith("litert")))
         for t, g in self.grid.items():
             check_choice(f"{where}.grid", t, self.teachers)
             if not isinstance(g, dict) or set(g) - {"depths", "widths"}:

@@ -6,6 +6,7 @@
                      paper's sizes: memory and load/switch times depend on shapes only)
     pareto_rows      Fig. 3: PSNR/SSIM, params and FLOPs (AdaSR Table 1's convention) of every sub-model of
                      the adaptable model, its ablations, its twins and the zoo's efficient models
+    make_exports     Fig. 4a-c's exports (sub-models and zoo models) in one worker pool
     latency_rows     Fig. 4a-c: every sub-model's latency on the desktop runtimes (a (D, W) sub-model of CARN
                      *is* CARN with D blocks and W channels: timed by that architecture, weights irrelevant)
     zoo_latency_rows Fig. 4a-c's other models (the zoo's efficient models of Fig. 3), timed the same way
@@ -128,14 +129,42 @@ def points(rows: list[dict], dataset: str) -> pd.DataFrame:
     return out
 
 
+def _exports(profile, entries) -> list[tuple]:
+    """The exports (zoo name, build kw, lr_hw, format) that timing ``entries`` on every configuration needs."""
+    lat = profile.latency
+    return [(z, kw, lat.lr_hw, bench.FORMATS[RUNTIMES[label][0]]) for _, z, kw in entries
+            for label in profile.adasr.latency_runtimes]
+
+
+def _submodel_entries(name: str, teacher_kw: Mapping, opts) -> list[tuple[str, str, dict]]:
+    return [(stages.model_id(name, d, w), name, {**dict(teacher_kw), "num_block": d, "num_feat": w}) for d, w in opts]
+
+
+def _zoo_entries(profile, seed: int, zoo: tuple[str, ...]) -> list[tuple[str, str, dict]]:
+    entries = []
+    for z in zoo:
+        if z not in profile.baselines.names():
+            continue
+        g = baselines.reference(profile, z, seed).manifest["params"]["models"]["G"]
+        entries.append((z, z, dict(g.get("kw", {})) if g["name"] == z else {}))   # released: the published one
+    return entries
+
+
+def make_exports(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0, zoo: tuple[str, ...] = ZOO) -> None:
+    """Every export Fig. 4a-c times (the sub-models of :func:`latency_rows`, the zoo models of
+    :func:`zoo_latency_rows`) in ONE worker pool (:func:`~srlib.latency.bench.export_pool`, largest first), so
+    both cores stay busy to the end; the rows' own pools then find nothing left to convert."""
+    bench.export_pool(_exports(profile, _submodel_entries(name, teacher_kw, opts) + _zoo_entries(profile, seed, zoo)),
+                      seed=seed, profile=profile.name)
+
+
 def _timed_rows(profile, entries, seed: int) -> list[dict]:
     """Each ``(model id, zoo name, build kw)`` timed on every configuration of ``adasr.latency_runtimes`` at
     ``latency.lr_hw`` (cached :func:`~srlib.latency.bench.benchmark_stage`s; the exports they need made first
     in a worker pool, :func:`~srlib.latency.bench.export_pool`). Metric ``latency_<configuration>``."""
     lat, rows = profile.latency, []
     confs = [(label, *RUNTIMES[label]) for label in profile.adasr.latency_runtimes]
-    bench.export_pool([(z, kw, lat.lr_hw, bench.FORMATS[runtime]) for _, z, kw in entries for _, runtime, _, _ in confs],
-                      seed=seed, profile=profile.name)
+    bench.export_pool(_exports(profile, entries), seed=seed, profile=profile.name)
     for model_id, z, kw in entries:
         for label, runtime, xnn, threads in confs:
             st = bench.benchmark_stage(z, kw, tuple(lat.lr_hw), runtime=runtime, threads=threads,
@@ -151,25 +180,18 @@ def latency_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -
     """Fig. 4a-c: each (D, W) timed as the zoo architecture ``name`` with ``num_block=D, num_feat=W`` on every
     configuration of ``adasr.latency_runtimes`` at ``latency.lr_hw`` (cached stages; desktop CPU proxies).
     Metric ``latency_<configuration>``, e.g. ``latency_litert-xnnpack_t1``."""
-    return _timed_rows(profile, [(stages.model_id(name, d, w), name, {**dict(teacher_kw), "num_block": d, "num_feat": w})
-                                 for d, w in opts], seed)
+    return _timed_rows(profile, _submodel_entries(name, teacher_kw, opts), seed)
 
 
 def zoo_latency_rows(profile, seed: int = 0, zoo: tuple[str, ...] = ZOO) -> list[dict]:
     """Fig. 4a-c's other models: every zoo model of :func:`pareto_rows` (those the profile trains), at the
     architecture it was trained with, timed exactly as the sub-models (:func:`latency_rows`)."""
-    entries = []
-    for z in zoo:
-        if z not in profile.baselines.names():
-            continue
-        g = baselines.reference(profile, z, seed).manifest["params"]["models"]["G"]
-        entries.append((z, z, dict(g.get("kw", {})) if g["name"] == z else {}))   # released: the published one
-    return _timed_rows(profile, entries, seed)
+    return _timed_rows(profile, _zoo_entries(profile, seed, zoo), seed)
 
 
-def lut_rows(profile, name: str, teacher_kw: Mapping, opts) -> list[dict]:
-    """Fig. 4a-c's lookup-table predictions: for each LiteRT configuration of ``adasr.latency_runtimes``, a
-    table of the isolated kernels of every (D, W) sub-model at ``latency.lr_hw`` (:func:`~srlib.latency.
+def lut_rows(profile, name: str, teacher_kw: Mapping, opts, seed: int = 0) -> list[dict]:
+    """Fig. 4a-c's lookup-table predictions: for each configuration of ``adasr.lut_runtimes`` (default every
+    LiteRT one of ``adasr.latency_runtimes``), a table of the isolated kernels of every (D, W) sub-model at ``latency.lr_hw`` (:func:`~srlib.latency.
     lut_stages.lut_stage`, sharing the machine's kernel store) and each sub-model's predicted latency, the
     plain sum of its kernels (no calibration: the sub-models' whole-network times never enter the table).
     Metric ``latency_lut_<configuration>``.
@@ -179,19 +201,23 @@ def lut_rows(profile, name: str, teacher_kw: Mapping, opts) -> list[dict]:
     :func:`~srlib.latency.lut_timing.steady_ms`): the prediction's like-for-like check. The measured rows of
     Fig. 4 (:func:`latency_rows`) are medians of a few back-to-back runs in another sitting; on a shared
     machine they sit well above the minimum (this 2-core EPYC: CARN-3x16 at 128x128, min 60 ms, single runs
-    63-88 ms), so the sum's gap to them mixes the table's error with the machine's spread."""
+    63-88 ms), so the sum's gap to them mixes the table's error with the machine's spread. The whole
+    sub-models are the files :func:`latency_rows` exported (``seed``), not converted a second time."""
     from ..latency.lut_stages import load_lut, lut_stage
     from ..latency.networks import as_spec
 
     lat, rows = profile.latency, []
     hw = tuple(lat.lr_hw)
     specs = {(d, w): (name, {**dict(teacher_kw), "num_block": d, "num_feat": w}) for d, w in opts}
-    for label in profile.adasr.latency_runtimes:
+    files = {}
+    for spec in specs.values():
+        if bench.export_done(*spec, hw, "tflite", seed=seed, profile=profile.name):
+            made = bench.export_stage(*spec, hw, "tflite", seed=seed, profile=profile.name, log=lambda _: None)
+            files[as_spec(spec)[0]] = made.path(made["file"])
+    for label in profile.adasr.lut_configurations():
         runtime, xnn, threads = RUNTIMES[label]
-        if runtime != "litert":
-            continue
         st = lut_stage(list(specs.values()), hw, name=f"adasr_lut_{label}", threads=threads, xnnpack=bool(xnn),
-                       time_networks=True, profile=profile.name)
+                       time_networks=True, network_files=files, profile=profile.name)
         table = load_lut(st)
         whole = table.meta.get("networks_ms", {})
         where = (f"{table.meta['runtime_version']}, {table.meta['delegate']}, {threads} thread(s), LR "

@@ -26,7 +26,7 @@ from .networks import NetworkSpec, as_spec
 from .trace import Kernel, kernel_module
 
 __all__ = ["kernel_file", "convert_one", "convert_batch", "default_workers", "convert_kernels", "convert_networks",
-           "network_file", "network_paths", "run_tasks", "run_task", "task_output", "task_done", "BATCH"]
+           "network_file", "adopt_network_file", "network_paths", "run_tasks", "run_task", "task_output", "task_done", "BATCH"]
 
 #: Kernels converted together in one litert-torch conversion (:func:`convert_batch`): ~5 s a batch here.
 BATCH = 32
@@ -330,6 +330,36 @@ def network_paths(networks: Sequence[tuple[Any, Sequence[int], str | os.PathLike
         title = as_spec(net)[0]
         out[title] = _convert_network(net, ex.hw_pair(lr_hw), Path(folder))
     return out
+
+
+def adopt_network_file(net: Any, lr_hw: int | Sequence[int], workdir: str | os.PathLike,
+                       source: str | os.PathLike) -> Path:
+    """Put ``source`` (a ``.tflite`` of ``net`` at ``lr_hw`` converted elsewhere the same way, e.g. an export
+    stage's file) where :func:`network_file` looks for it, unless a file is there already; atomic. Checks its
+    input and output shapes against the network's (NHWC) first, so a wrong file is refused by name."""
+    from . import tflite_split
+
+    t, obj = as_spec(net)
+    hw = ex.hw_pair(lr_hw)
+    path = _network_path(t, hw, Path(workdir), obj)
+    if path.is_file():
+        return path
+    model = obj.build() if isinstance(obj, NetworkSpec) else obj
+    x = ex.random_input(hw)
+    with torch.no_grad():
+        y = model.eval()(x)
+    want = ([[1, *hw, x.shape[1]]], [[1, *y.shape[2:], y.shape[1]]])
+    got = tflite_split.io_shapes(tflite_split.read(source))
+    if tuple(got) != want:
+        raise ValueError(f"{source}: input/output shapes {got} are not {t}'s at {hw} (NHWC {want}); "
+                         "pass the network's own LiteRT file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with ex._temp_beside(path, ".tflite") as tmp:
+        import shutil
+
+        shutil.copyfile(source, tmp)
+        ex._commit(tmp, path)
+    return path
 
 
 def network_file(net: Any, lr_hw: int | Sequence[int], workdir: str | os.PathLike) -> Path:

@@ -8,7 +8,7 @@ any of them recomputes the stage.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from srlib import io, pipeline
 
@@ -43,7 +43,8 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
               threads: int = 1, xnnpack: bool = True, samples: int = 10, rounds: int = 5,
               extra_kernels: Sequence[Kernel | str] = (), calibration_networks: Sequence[Any] = (),
               prefetch_networks: Sequence[Any] = (), time_networks: bool = False, shared: bool = True,
-              profile: str | None = None, log: Callable[[str], None] = print) -> pipeline.StageResult:
+              network_files: Mapping[str, Any] | None = None, profile: str | None = None,
+              log: Callable[[str], None] = print) -> pipeline.StageResult:
     """Cached stage: measure the kernels of ``networks`` and ``calibration_networks`` (zoo specs:
     ``NetworkSpec`` or ``(name, build_kw)``) at ``lr_hw`` plus ``extra_kernels``; with calibration
     networks, also time them whole and fit the table's calibration
@@ -57,7 +58,12 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
     (keyed by converter and model code) or the stage's; ``prefetch_networks`` is not part of the key.
     Every whole network is also timed in the table's own passes (``meta["networks_ms"]``, title -> ms);
     ``time_networks`` adds ``networks`` themselves, so that a caller can set each network's predicted sum
-    beside its own time by the same statistic in the same sitting (never entries or calibration)."""
+    beside its own time by the same statistic in the same sitting (never entries or calibration).
+
+    ``network_files``: title -> a ``.tflite`` of that whole network at ``lr_hw`` converted already the same
+    way (litert-torch, NHWC I/O; e.g. a benchmark's :func:`~srlib.latency.bench.export_stage` file), used
+    instead of converting it again; not part of the key: the graph is the same, and its weights (seeded
+    elsewhere) do not change a float model's time."""
     from srlib import config
 
     hw = ex.hw_pair(lr_hw)
@@ -78,6 +84,9 @@ def lut_stage(networks: Sequence[Any], lr_hw: int | Sequence[int], *, name: str 
         net_dir = (store.models if store is not None else ctx.dir) / "networks"
         whole = cal_specs + _zoo_specs(prefetch_networks, "lut_stage") + (specs if time_networks else [])
         nets = [(s, hw, net_dir) for s in {s.title: s for s in whole}.values()]
+        for s, _, folder in nets:
+            if s.title in (network_files or {}):
+                convert.adopt_network_file(s, hw, folder, network_files[s.title])
         lut = build_lut(kernels, ctx.dir, threads=threads, xnnpack=xnnpack, samples=samples, rounds=rounds,
                         lr_hw=hw, store=store, log=log, networks=nets, time_networks=bool(nets))
         lut.meta["networks"] = [s.title for s in specs]
