@@ -182,7 +182,8 @@ def test_parallel_kernel_conversion_writes_the_same_files(tmp_path):
     for k in keys:
         parallel, serial = convert.kernel_file(tmp_path / "parallel", k), convert.kernel_file(tmp_path / "serial", k)
         assert parallel.read_bytes() == serial.read_bytes(), k
-    assert lines[-1].startswith("[lut] converted 2/2 kernel batches") and "2 processes" in lines[-1]
+    assert lines[-2].startswith("[lut] converted 2/2 kernel batches") and "2 processes" in lines[-2]
+    assert lines[-1].startswith("[lut] 2 tasks") and "slowest: " in lines[-1] and " kernels from " in lines[-1]   # where the time went
     # existing files are kept, not converted again
     lines.clear()
     convert.convert_kernels(keys, tmp_path / "parallel", workers=2, log=lines.append)
