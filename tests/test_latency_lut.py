@@ -344,8 +344,13 @@ def test_kernel_store_shares_kernels_between_tables_and_retimes_after_a_regime_c
 
     # the canary 2x slower than when they were stored: everything is timed again
     monkeypatch.setattr(lut_module, "canary_ms", lambda *a, **k: 0.1)
-    c = build_lut(keys[2:], tmp_path / "c", samples=2, rounds=1, store=store, workers=1, log=None)
+    lines = []
+    c = build_lut(keys[2:], tmp_path / "c", samples=2, rounds=1, store=store, workers=1, log=lines.append)
     assert c.meta["from_store"] == 0 and calls[-1] == sorted(set(keys[2:]) | {str(OVERHEAD)})
+    stale = len(set(keys[2:]) | {str(OVERHEAD)})   # every one was stored at canary 0.05
+    assert f"[lut] {stale}/{stale} stored kernels timed again: their canary 0.0500-0.0500 ms, now 0.1000 ms " \
+           "(reused within x1.10)" in lines
+    assert not any("from the machine's store" in line for line in lines)
 
 
 def test_kernel_store_names_an_unreadable_batch(tmp_path):
