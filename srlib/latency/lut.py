@@ -265,10 +265,10 @@ def measure_kernels(kernels: Iterable[Kernel | str], workdir: str | os.PathLike,
         if log and reused:
             log(f"[lut] {len(reused)}/{len(keys)} kernels from the machine's store {store.timings} "
                 f"(canary {now:.4f} ms)")
-        from .kernel_store import TOLERANCE
+        stale = {k: v.canary_ms for k, v in store.entries().items() if k in keys and k not in reused} if log else {}
+        if stale:   # stored, but under another state of the machine: said, so a re-timing is explained
+            from .kernel_store import TOLERANCE
 
-        stale = {k: v.canary_ms for k, v in store.entries().items() if k in keys and k not in reused}
-        if log and stale:   # stored, but under another state of the machine: said, so a re-timing is explained
             lo, hi = min(stale.values()), max(stale.values())
             log(f"[lut] {len(stale)}/{len(keys)} stored kernels timed again: their canary {lo:.4f}-{hi:.4f} ms, "
                 f"now {now:.4f} ms (reused within x{TOLERANCE:.2f})")
